@@ -1,0 +1,472 @@
+//! Upsert by comment id, as-of mention tagging, NLP, event-time progress and retention.
+//!
+//! [`ingest`] is a timely operator. Its comment input is exchanged by comment id, so each worker
+//! owns a disjoint set of ids and keeps their live versions; its control input (catalog changes
+//! and per-batch event-time reports) is broadcast, so every worker holds the same catalog and
+//! computes the same watermark. It processes an epoch only when both inputs have passed it:
+//! first the epoch's catalog changes (in position order), then its comment events (in position
+//! order, which is arrival order for any one id). Its output is a stream of [`IngestOut`]:
+//! mention updates (retractions of the replaced version, insertions of the new one), catalog
+//! label updates (worker 0 only), refusals (dead letters) and one [`Progress`] per epoch
+//! (worker 0 only).
+
+use crate::extract::{analyse, Matcher, MatcherCache, Scratch, TextFacts};
+use crate::model::{
+    Comment, CommentEvent, Entity, EntityEvent, EntityKey, EntityLabel, Position, Positioned,
+    Progress, Refusal, RefusalReason, Time,
+};
+use crate::{floor_window, format_rfc3339_ms, Params};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+/// Key of the mentions collection: (entity, window start ms).
+pub type MentionKey = (EntityKey, i64);
+/// Value of the mentions collection: (author hash, 0 for none; sentiment in 1e-4 units).
+pub type MentionVal = (u64, i32);
+
+/// Broadcast control input of the ingest operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// A catalog change.
+    Entity(Positioned<EntityEvent>),
+    /// The newest `created_at` in one batch of comment events read by some worker.
+    EventTime(i64),
+    /// End of a bounded input: the watermark moves past the window of the newest event, so
+    /// every window seen so far is final (like Flink's final watermark), without moving time
+    /// beyond the data.
+    Flush,
+}
+
+/// Everything the ingest operator produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IngestOut {
+    Mention(((MentionKey, MentionVal), Time, isize)),
+    Label(((EntityKey, EntityLabel), Time, isize)),
+    Refusal(Refusal),
+    Progress(Progress),
+}
+
+impl IngestOut {
+    /// Route for `partition`: 0 mentions, 1 labels, 2 refusals, 3 progress.
+    pub fn route(&self) -> u64 {
+        match self {
+            IngestOut::Mention(_) => 0,
+            IngestOut::Label(_) => 1,
+            IngestOut::Refusal(_) => 2,
+            IngestOut::Progress(_) => 3,
+        }
+    }
+}
+
+/// A live comment with what was derived from it when it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveComment {
+    pub comment: Comment,
+    pub facts: TextFacts,
+    pub author_hash: u64,
+}
+
+/// The live comments one worker owns, and the catalog every worker shares; readable by the
+/// runtime between steps (for snapshots and metrics).
+#[derive(Debug, Default)]
+pub struct IngestState {
+    pub comments: HashMap<Arc<str>, LiveComment>,
+    /// Comment ids by the window of their `created_at`, for eviction (entries may be stale).
+    by_window: BTreeMap<i64, Vec<Arc<str>>>,
+    /// Current catalog by id.
+    pub catalog: BTreeMap<String, Entity>,
+    /// Dense keys, assigned in catalog arrival order, never reused.
+    pub entity_keys: HashMap<String, EntityKey>,
+    /// Entity ids by dense key.
+    pub entity_ids: Vec<String>,
+    pub progress: Progress,
+    pub counters: IngestCounters,
+}
+
+/// Counters of what the operator did, for the summary line and metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IngestCounters {
+    pub inserts: u64,
+    pub edits: u64,
+    pub deletes: u64,
+    /// Deletes of ids that are not live (never seen, already deleted, or evicted).
+    pub deletes_unknown: u64,
+    pub refused: u64,
+    pub evicted: u64,
+    pub catalog_changes: u64,
+}
+
+/// A stable 64-bit hash of an author name (FNV-1a); 0 is reserved for "no author".
+pub fn author_hash(author: Option<&str>) -> u64 {
+    let Some(author) = author else { return 0 };
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in author.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.max(1)
+}
+
+/// A stable hash of a comment id, used to route it to its owning worker.
+pub fn id_route(id: &str) -> u64 {
+    // Same function on every process; spreads short ids well enough for load balance.
+    author_hash(Some(id))
+}
+
+impl IngestState {
+    fn label_of(entity: &Entity) -> EntityLabel {
+        EntityLabel {
+            id: entity.id.clone(),
+            name: entity.name.clone(),
+            kind: entity.kind.clone(),
+        }
+    }
+
+    fn key_for(&mut self, id: &str) -> EntityKey {
+        if let Some(key) = self.entity_keys.get(id) {
+            return *key;
+        }
+        let key = self.entity_ids.len() as EntityKey;
+        self.entity_keys.insert(id.to_string(), key);
+        self.entity_ids.push(id.to_string());
+        key
+    }
+
+    fn build_matcher(&self, params: &Params) -> Matcher {
+        Matcher::build(
+            self.catalog
+                .values()
+                .map(|entity| (entity, self.entity_keys[&entity.id])),
+            &params.extract,
+        )
+    }
+}
+
+fn emit_mentions(
+    out: &mut Vec<IngestOut>,
+    live: &LiveComment,
+    window_ms: i64,
+    time: Time,
+    diff: isize,
+) {
+    let window = floor_window(live.comment.created_at_ms, window_ms);
+    for key in &live.facts.entities {
+        out.push(IngestOut::Mention((
+            ((*key, window), (live.author_hash, live.facts.sentiment_e4)),
+            time,
+            diff,
+        )));
+    }
+}
+
+/// Builds the ingest operator. `state` is this worker's state, shared with the runtime.
+pub fn ingest<'scope>(
+    comments: StreamVec<'scope, Time, Positioned<CommentEvent>>,
+    control: StreamVec<'scope, Time, Control>,
+    params: Params,
+    cache: MatcherCache,
+    state: Rc<RefCell<IngestState>>,
+) -> StreamVec<'scope, Time, IngestOut> {
+    let worker_index = comments.scope().index();
+    comments.binary_frontier(
+        control,
+        Exchange::new(|event: &Positioned<CommentEvent>| id_route(event.event.id())),
+        // Control is broadcast before it gets here; each worker reads its own copy.
+        timely::dataflow::channels::pact::Pipeline,
+        "Ingest",
+        move |_capability, _info| {
+            let mut comment_stash: BTreeMap<Time, Stashed<Positioned<CommentEvent>>> =
+                BTreeMap::new();
+            let mut control_stash: BTreeMap<Time, Stashed<Control>> = BTreeMap::new();
+            let mut matcher = Arc::new(Matcher::empty());
+            let mut scratch = Scratch::default();
+            let mut buffer: Vec<IngestOut> = Vec::new();
+            move |(input1, frontier1), (input2, frontier2), output| {
+                let port = output.output_index();
+                input1.for_each(|cap, data| stash(&mut comment_stash, cap, port, data));
+                input2.for_each(|cap, data| stash(&mut control_stash, cap, port, data));
+                // Every time either input holds data for, processed in time order once both
+                // frontiers have passed it.
+                loop {
+                    let next = [comment_stash.keys().next(), control_stash.keys().next()]
+                        .into_iter()
+                        .flatten()
+                        .min()
+                        .copied();
+                    let Some(time) = next else { break };
+                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
+                        break;
+                    }
+                    let comment_entry = comment_stash.remove(&time);
+                    let control_entry = control_stash.remove(&time);
+                    let capability = match (&comment_entry, &control_entry) {
+                        (Some((cap, _)), _) | (None, Some((cap, _))) => cap.clone(),
+                        (None, None) => continue,
+                    };
+                    let mut events = comment_entry.map(|(_, v)| v).unwrap_or_default();
+                    let controls = control_entry.map(|(_, v)| v).unwrap_or_default();
+                    let mut state = state.borrow_mut();
+                    process_epoch(
+                        &mut state,
+                        &params,
+                        &cache,
+                        &mut matcher,
+                        &mut scratch,
+                        worker_index,
+                        time,
+                        controls,
+                        &mut events,
+                        &mut buffer,
+                    );
+                    output.session(&capability).give_iterator(buffer.drain(..));
+                }
+            }
+        },
+    )
+}
+
+/// Data held back until its time is complete, with the capability to send its results.
+type Stashed<D> = (Capability<Time>, Vec<D>);
+
+fn stash<D>(
+    stash: &mut BTreeMap<Time, Stashed<D>>,
+    cap: timely::dataflow::operators::InputCapability<Time>,
+    port: usize,
+    data: &mut Vec<D>,
+) {
+    // Messages sent under no capability carry no time and make no progress claim (see
+    // `InputCapability::least`); our inputs never send them.
+    if let Some(capability) = cap.retain_least(port) {
+        let time = *capability.time();
+        stash
+            .entry(time)
+            .or_insert_with(|| (capability, Vec::new()))
+            .1
+            .append(data);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process_epoch(
+    state: &mut IngestState,
+    params: &Params,
+    cache: &MatcherCache,
+    matcher: &mut Arc<Matcher>,
+    scratch: &mut Scratch,
+    worker_index: usize,
+    time: Time,
+    mut controls: Vec<Control>,
+    events: &mut [Positioned<CommentEvent>],
+    out: &mut Vec<IngestOut>,
+) {
+    let previous = state.progress;
+    let window_ms = params.window_ms;
+
+    // 1. Evict what the previous epoch sealed, keeping K windows of history below the sealed
+    // line so that the baselines of windows still live do not change.
+    if previous.horizon_ms > i64::MIN {
+        let cut = floor_window(previous.horizon_ms, window_ms)
+            .saturating_sub(window_ms.saturating_mul(i64::from(params.baseline_windows)));
+        while let Some(entry) = state.by_window.first_entry() {
+            if *entry.key() >= cut {
+                break;
+            }
+            let (window, ids) = entry.remove_entry();
+            for id in ids {
+                let still_there = state.comments.get(&id).is_some_and(|live| {
+                    floor_window(live.comment.created_at_ms, window_ms) == window
+                });
+                if still_there {
+                    if let Some(live) = state.comments.remove(&id) {
+                        emit_mentions(out, &live, window_ms, time, -1);
+                        state.counters.evicted += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    // 2. Catalog changes of this epoch, in position order, then one matcher for the new catalog.
+    let mut catalog_changed = false;
+    let mut flush = false;
+    let mut max_event_ms = previous.max_event_ms;
+    let mut entity_events = Vec::new();
+    for control in controls.drain(..) {
+        match control {
+            Control::EventTime(at) => max_event_ms = max_event_ms.max(at),
+            Control::Flush => flush = true,
+            Control::Entity(event) => entity_events.push(event),
+        }
+    }
+    entity_events.sort_by_key(|event| event.position);
+    for Positioned { event, .. } in entity_events {
+        catalog_changed = true;
+        state.counters.catalog_changes += 1;
+        match event {
+            EntityEvent::Upsert(entity) => {
+                let key = state.key_for(&entity.id);
+                let label = IngestState::label_of(&entity);
+                if let Some(old) = state.catalog.insert(entity.id.clone(), entity) {
+                    if worker_index == 0 {
+                        out.push(IngestOut::Label(((key, IngestState::label_of(&old)), time, -1)));
+                    }
+                }
+                if worker_index == 0 {
+                    out.push(IngestOut::Label(((key, label), time, 1)));
+                }
+            }
+            EntityEvent::Delete { id } => {
+                if let Some(old) = state.catalog.remove(&id) {
+                    let key = state.key_for(&id);
+                    if worker_index == 0 {
+                        out.push(IngestOut::Label(((key, IngestState::label_of(&old)), time, -1)));
+                    }
+                }
+            }
+        }
+    }
+    if catalog_changed {
+        *matcher = cache.get_or_build(time, || state.build_matcher(params));
+    }
+
+    // 3. Comment events in arrival order. Changes older than the previous epoch's horizon are
+    // refused: their windows are sealed.
+    let horizon = previous.horizon_ms;
+    events.sort_by_key(|event| event.position);
+    for Positioned { position, event } in events.iter_mut() {
+        let event = std::mem::replace(
+            event,
+            CommentEvent::Delete {
+                id: String::new(),
+                deleted_at_ms: None,
+            },
+        );
+        match event {
+            CommentEvent::Upsert(comment) => {
+                let change_at = comment.edited_at_ms.unwrap_or(max_event_ms);
+                let existing = state.comments.get(comment.id.as_str());
+                let refusal = if comment.created_at_ms < horizon {
+                    Some(("created_at", comment.created_at_ms))
+                } else if change_at < horizon {
+                    Some(("edited_at", change_at))
+                } else {
+                    existing
+                        .filter(|live| live.comment.created_at_ms < horizon)
+                        .map(|live| ("created_at of the live version", live.comment.created_at_ms))
+                };
+                if let Some((field, at)) = refusal {
+                    refuse(state, out, *position, horizon, field, at, CommentEvent::Upsert(comment));
+                    continue;
+                }
+                let facts = analyse(matcher, &comment.text, scratch);
+                let author_hash = author_hash(comment.author.as_deref());
+                let window = floor_window(comment.created_at_ms, window_ms);
+                let id: Arc<str> = Arc::from(comment.id.as_str());
+                let live = LiveComment {
+                    comment,
+                    facts,
+                    author_hash,
+                };
+                emit_mentions(out, &live, window_ms, time, 1);
+                match state.comments.insert(id.clone(), live) {
+                    Some(old) => {
+                        state.counters.edits += 1;
+                        emit_mentions(out, &old, window_ms, time, -1);
+                        if floor_window(old.comment.created_at_ms, window_ms) != window {
+                            state.by_window.entry(window).or_default().push(id);
+                        }
+                    }
+                    None => {
+                        state.counters.inserts += 1;
+                        state.by_window.entry(window).or_default().push(id);
+                    }
+                }
+            }
+            CommentEvent::Delete { id, deleted_at_ms } => {
+                let change_at = deleted_at_ms.unwrap_or(max_event_ms);
+                let existing = state.comments.get(id.as_str());
+                let refusal = if change_at < horizon {
+                    Some(("deleted_at", change_at))
+                } else {
+                    existing
+                        .filter(|live| live.comment.created_at_ms < horizon)
+                        .map(|live| ("created_at of the live version", live.comment.created_at_ms))
+                };
+                if let Some((field, at)) = refusal {
+                    let event = CommentEvent::Delete { id, deleted_at_ms };
+                    refuse(state, out, *position, horizon, field, at, event);
+                    continue;
+                }
+                match state.comments.remove(id.as_str()) {
+                    Some(old) => {
+                        state.counters.deletes += 1;
+                        emit_mentions(out, &old, window_ms, time, -1);
+                    }
+                    None => state.counters.deletes_unknown += 1,
+                }
+            }
+        }
+    }
+
+    // 4. Event-time progress after this epoch.
+    let mut watermark_ms = max_event_ms.saturating_sub(params.allowed_lateness_ms);
+    if flush && max_event_ms > i64::MIN {
+        watermark_ms = watermark_ms.max(floor_window(max_event_ms, window_ms) + window_ms);
+    }
+    // The watermark never moves back (a flush followed by more input keeps it).
+    watermark_ms = watermark_ms.max(previous.watermark_ms);
+    let progress = Progress {
+        time,
+        max_event_ms,
+        watermark_ms,
+        horizon_ms: watermark_ms.saturating_sub(params.retention_ms),
+    };
+    state.progress = progress;
+    if worker_index == 0 {
+        out.push(IngestOut::Progress(progress));
+    }
+}
+
+fn refuse(
+    state: &mut IngestState,
+    out: &mut Vec<IngestOut>,
+    position: Position,
+    horizon: i64,
+    field: &str,
+    at: i64,
+    event: CommentEvent,
+) {
+    state.counters.refused += 1;
+    out.push(IngestOut::Refusal(Refusal {
+        position,
+        reason: RefusalReason::BeyondRetention,
+        detail: format!(
+            "{field} {} is before the retention horizon {}",
+            format_rfc3339_ms(at),
+            format_rfc3339_ms(horizon)
+        ),
+        event,
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn author_hash_is_stable_and_reserves_zero() {
+        assert_eq!(author_hash(None), 0);
+        assert_ne!(author_hash(Some("")), 0);
+        assert_eq!(author_hash(Some("someuser")), author_hash(Some("someuser")));
+        assert_ne!(author_hash(Some("a")), author_hash(Some("b")));
+        // FNV-1a test vector: "a" -> 0xaf63dc4c8601ec8c.
+        assert_eq!(author_hash(Some("a")), 0xaf63_dc4c_8601_ec8c);
+    }
+}

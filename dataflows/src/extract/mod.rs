@@ -1,0 +1,502 @@
+//! Mention extraction (SPEC §2.1) and per-comment NLP: one immutable [`Matcher`] per catalog
+//! version, shared by all workers of a process, plus deterministic sentiment and language.
+//!
+//! Matching rules, after NFKC normalisation of the text:
+//! - cashtag `$SYMBOL`, case-insensitive, for the entity id and each of its symbols;
+//! - each symbol of two or more characters as a whole token, case-sensitive, unless the symbol is
+//!   on the cashtag-only list (common words such as `DD`, `CEO`, `ON`, see [`DEFAULT_CASHTAG_ONLY`]);
+//! - each alias as a whole phrase, case-insensitive, any whitespace run matching one space, unless
+//!   the alias is a single ordinary word on the alias stop list (see [`DEFAULT_ALIAS_STOP_WORDS`]).
+//!
+//! Word boundaries are characters that are not alphanumeric (Unicode). A comment mentions an
+//! entity once however often it names it.
+
+pub mod language;
+pub mod sentiment;
+
+use crate::model::{Entity, EntityKey};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+/// Symbols that are ordinary words or jargon in comment text: they match only as `$CASHTAGS`.
+/// Measured on r/wallstreetbets, where each appears as a bare upper-case word in 600–8,000 posts
+/// without meaning the ticker (shared/data/README.md). Extend it with `extract.cashtag_only`.
+pub const DEFAULT_CASHTAG_ONLY: &[&str] = &[
+    "A", "ALL", "AM", "AN", "AND", "ANY", "ARE", "AS", "AT", "ATH", "BE", "BIG", "BUY", "BY",
+    "CAN", "CEO", "CFO", "DD", "DO", "EOD", "EPS", "ETF", "EV", "EVER", "FOR", "FREE", "FUN",
+    "GO", "GOOD", "HAS", "HE", "HODL", "HOLD", "IMO", "IN", "IPO", "IS", "IT", "ITM", "JUST",
+    "LOL", "LOVE", "MAN", "ME", "MORE", "MOON", "MY", "NEW", "NEXT", "NO", "NOW", "OF", "OI",
+    "ON", "ONE", "OR", "OTM", "OUT", "PM", "PT", "RE", "REAL", "RH", "RUN", "SEC", "SEE", "SI",
+    "SO", "TA", "TD", "THE", "TIME", "TLDR", "TO", "TV", "UK", "UP", "US", "USA", "USD", "VERY",
+    "WE", "WSB", "YOLO", "YOU", "FUND", "PLAY", "WELL", "LIFE", "LOW", "HIGH", "OPEN", "TECH",
+    "GAIN", "CASH", "BEST", "NICE", "EAT", "CAR", "FAST", "BOX", "AI", "API", "IRS", "FDA",
+];
+
+/// Single-word aliases that are ordinary words: matching them case-insensitively would tag
+/// every "target price" or "apple pie". Entities keep their symbols and multi-word aliases.
+pub const DEFAULT_ALIAS_STOP_WORDS: &[&str] = &[
+    "apple", "target", "visa", "express", "amazon", "alphabet", "meta", "block", "match",
+    "square", "gap", "ford", "shell", "oracle", "best", "general", "american", "united",
+    "first", "national", "global", "international", "energy", "capital", "financial",
+    "ventures", "partners", "trust", "realty", "resources", "technologies", "systems",
+    "solutions", "therapeutics", "pharmaceuticals", "bancorp", "insurance", "holdings",
+    "group", "company", "corporation", "inc", "fund", "etf", "index", "income", "growth",
+    "value", "dividend", "equity", "bond", "gold", "silver", "oil", "gas", "water", "health",
+    "care", "home", "life", "mobile", "data", "digital", "cloud", "bank", "market",
+    "moon", "rocket", "stock", "stocks", "calls", "puts", "option", "options", "hold", "buy",
+    "sell", "short", "long", "squeeze", "play", "news", "money", "cash", "good", "great",
+    "strong", "power", "future", "now", "next", "new", "one", "live", "love", "fun", "real",
+    "smart", "simply", "progressive", "genesis", "compass", "wish",
+];
+
+/// Extraction policy, part of the pipeline config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractConfig {
+    /// Symbols that match only as cashtags (upper-case); the built-in list is added unless
+    /// `default_stop_lists` is false.
+    pub cashtag_only: BTreeSet<String>,
+    /// Single-word aliases (lower-case) that never match; the built-in list is added unless
+    /// `default_stop_lists` is false.
+    pub alias_stop_words: BTreeSet<String>,
+    /// Use [`DEFAULT_CASHTAG_ONLY`] and [`DEFAULT_ALIAS_STOP_WORDS`].
+    pub default_stop_lists: bool,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig {
+            cashtag_only: BTreeSet::new(),
+            alias_stop_words: BTreeSet::new(),
+            default_stop_lists: true,
+        }
+    }
+}
+
+impl ExtractConfig {
+    fn is_cashtag_only(&self, symbol: &str) -> bool {
+        symbol.chars().count() < 2
+            || self.cashtag_only.contains(symbol)
+            || (self.default_stop_lists && DEFAULT_CASHTAG_ONLY.contains(&symbol))
+    }
+
+    fn is_stop_alias(&self, folded_alias: &str) -> bool {
+        if folded_alias.contains(' ') {
+            return false;
+        }
+        if self.alias_stop_words.contains(folded_alias) {
+            return true;
+        }
+        self.default_stop_lists && DEFAULT_ALIAS_STOP_WORDS.contains(&folded_alias)
+    }
+}
+
+/// The catalog compiled for matching. Immutable; rebuilt when the catalog changes.
+pub struct Matcher {
+    /// Case-sensitive bare symbols over the NFKC text.
+    exact: Option<AhoCorasick>,
+    exact_targets: Vec<Vec<EntityKey>>,
+    /// `$symbol` cashtags and aliases over the folded (lower-case, whitespace-collapsed) text.
+    folded: Option<AhoCorasick>,
+    folded_targets: Vec<(PatternKind, Vec<EntityKey>)>,
+    entity_count: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PatternKind {
+    Cashtag,
+    Alias,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("entities", &self.entity_count)
+            .field("exact_patterns", &self.exact_targets.len())
+            .field("folded_patterns", &self.folded_targets.len())
+            .finish()
+    }
+}
+
+/// Lower-cases and collapses every whitespace run to one space (the folded form of SPEC §2.1).
+pub fn fold(text: &str, out: &mut String) {
+    out.clear();
+    out.reserve(text.len());
+    let mut in_space = false;
+    if text.is_ascii() {
+        for byte in text.bytes() {
+            if byte.is_ascii_whitespace() {
+                if !in_space {
+                    out.push(' ');
+                }
+                in_space = true;
+            } else {
+                out.push(byte.to_ascii_lowercase() as char);
+                in_space = false;
+            }
+        }
+        return;
+    }
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.extend(ch.to_lowercase());
+            in_space = false;
+        }
+    }
+}
+
+/// NFKC normalisation with an allocation-free fast path for text that is already normal.
+pub fn nfkc(text: &str, out: &mut String) -> bool {
+    if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        return false;
+    }
+    out.clear();
+    out.extend(text.nfkc());
+    true
+}
+
+fn is_boundary_before(text: &str, start: usize) -> bool {
+    text[..start]
+        .chars()
+        .next_back()
+        .is_none_or(|c| !c.is_alphanumeric())
+}
+
+fn is_boundary_after(text: &str, end: usize) -> bool {
+    text[end..]
+        .chars()
+        .next()
+        .is_none_or(|c| !c.is_alphanumeric())
+}
+
+impl Matcher {
+    /// Compiles the catalog. `keys` gives each entity's dense key.
+    pub fn build<'a>(
+        entities: impl IntoIterator<Item = (&'a Entity, EntityKey)>,
+        config: &ExtractConfig,
+    ) -> Matcher {
+        let mut exact: BTreeMap<String, BTreeSet<EntityKey>> = BTreeMap::new();
+        let mut folded: BTreeMap<String, (PatternKind, BTreeSet<EntityKey>)> = BTreeMap::new();
+        let mut scratch = String::new();
+        let mut normal = String::new();
+        let mut entity_count = 0;
+        for (entity, key) in entities {
+            entity_count += 1;
+            let mut symbols: Vec<&str> = entity.symbols.iter().map(String::as_str).collect();
+            symbols.push(&entity.id);
+            for symbol in symbols {
+                let symbol = symbol.trim();
+                if symbol.is_empty() {
+                    continue;
+                }
+                let symbol = if nfkc(symbol, &mut normal) {
+                    normal.as_str()
+                } else {
+                    symbol
+                };
+                fold(&format!("${symbol}"), &mut scratch);
+                folded
+                    .entry(scratch.clone())
+                    .or_insert_with(|| (PatternKind::Cashtag, BTreeSet::new()))
+                    .1
+                    .insert(key);
+                if !config.is_cashtag_only(symbol) {
+                    exact.entry(symbol.to_string()).or_default().insert(key);
+                }
+            }
+            for alias in entity.aliases.iter().chain(std::iter::once(&entity.name)) {
+                let alias = if nfkc(alias, &mut normal) {
+                    normal.as_str()
+                } else {
+                    alias.as_str()
+                };
+                fold(alias.trim(), &mut scratch);
+                if scratch.chars().filter(|c| c.is_alphanumeric()).count() < 2
+                    || config.is_stop_alias(&scratch)
+                {
+                    continue;
+                }
+                let entry = folded
+                    .entry(scratch.clone())
+                    .or_insert_with(|| (PatternKind::Alias, BTreeSet::new()));
+                entry.1.insert(key);
+            }
+        }
+        let build = |patterns: Vec<&String>| {
+            if patterns.is_empty() {
+                return None;
+            }
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(patterns)
+                .ok()
+        };
+        let exact_ac = build(exact.keys().collect());
+        let folded_ac = build(folded.keys().collect());
+        Matcher {
+            exact: exact_ac,
+            exact_targets: exact
+                .into_values()
+                .map(|keys| keys.into_iter().collect())
+                .collect(),
+            folded: folded_ac,
+            folded_targets: folded
+                .into_values()
+                .map(|(kind, keys)| (kind, keys.into_iter().collect()))
+                .collect(),
+            entity_count,
+        }
+    }
+
+    /// An empty matcher (no catalog yet).
+    pub fn empty() -> Matcher {
+        Matcher::build(std::iter::empty(), &ExtractConfig::default())
+    }
+
+    /// The entities `text` mentions, sorted and de-duplicated. `scratch` is reused between calls.
+    pub fn mentions(&self, text: &str, scratch: &mut Scratch) -> Vec<EntityKey> {
+        let mut found = Vec::new();
+        if self.entity_count == 0 {
+            return found;
+        }
+        let text = if nfkc(text, &mut scratch.normal) {
+            scratch.normal.as_str()
+        } else {
+            text
+        };
+        if let Some(exact) = &self.exact {
+            for hit in exact.find_overlapping_iter(text) {
+                if is_boundary_before(text, hit.start()) && is_boundary_after(text, hit.end()) {
+                    found.extend_from_slice(&self.exact_targets[hit.pattern().as_usize()]);
+                }
+            }
+        }
+        if let Some(folded_ac) = &self.folded {
+            fold(text, &mut scratch.folded);
+            let folded = scratch.folded.as_str();
+            for hit in folded_ac.find_overlapping_iter(folded) {
+                let (kind, keys) = &self.folded_targets[hit.pattern().as_usize()];
+                let before_ok = *kind == PatternKind::Cashtag || is_boundary_before(folded, hit.start());
+                if before_ok && is_boundary_after(folded, hit.end()) {
+                    found.extend_from_slice(keys);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+/// Per-worker reusable buffers for extraction.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    normal: String,
+    folded: String,
+}
+
+/// What one comment's text yields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextFacts {
+    pub entities: Vec<EntityKey>,
+    pub sentiment_e4: i32,
+    pub language: Option<language::Language>,
+}
+
+/// Runs every per-comment analysis: mentions, VADER sentiment, language.
+pub fn analyse(matcher: &Matcher, text: &str, scratch: &mut Scratch) -> TextFacts {
+    TextFacts {
+        entities: matcher.mentions(text, scratch),
+        sentiment_e4: sentiment::vader_compound_e4(text),
+        language: language::detect(text),
+    }
+}
+
+/// One compiled matcher per catalog version, shared by the workers of a process so that a
+/// 15k-entity catalog is compiled once, not once per worker.
+#[derive(Debug, Clone, Default)]
+pub struct MatcherCache {
+    inner: Arc<Mutex<HashMap<u64, Arc<Matcher>>>>,
+}
+
+impl MatcherCache {
+    /// The matcher for catalog `version` (every worker names the same version for the same
+    /// catalog); `build` runs on the first worker to ask. Older versions are dropped.
+    pub fn get_or_build(&self, version: u64, build: impl FnOnce() -> Matcher) -> Arc<Matcher> {
+        let mut map = match self.inner.lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(matcher) = map.get(&version) {
+            return matcher.clone();
+        }
+        let matcher = Arc::new(build());
+        map.retain(|existing, _| *existing > version);
+        map.insert(version, matcher.clone());
+        matcher
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(id: &str, name: &str, aliases: &[&str]) -> Entity {
+        Entity {
+            id: id.to_string(),
+            kind: "ticker".to_string(),
+            name: name.to_string(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            symbols: vec![id.to_string()],
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    fn catalog() -> Vec<Entity> {
+        vec![
+            entity("GME", "GameStop Corp.", &["GameStop", "Game Stop"]),
+            entity("AMC", "AMC Entertainment Holdings, Inc.", &["AMC Entertainment"]),
+            entity("DD", "DuPont de Nemours, Inc.", &["DuPont de Nemours", "DuPont"]),
+            entity("CEO", "Ceo Corp", &[]),
+            entity("ON", "ON Semiconductor", &["ON Semiconductor"]),
+            entity("IT", "Gartner, Inc.", &["Gartner"]),
+            entity("ALL", "Allstate Corp", &["Allstate"]),
+            entity("F", "Ford Motor Company", &["Ford Motor", "Ford"]),
+            entity("TGT", "Target Corporation", &["Target"]),
+            entity("AAPL", "Apple Inc.", &["Apple"]),
+            entity("BRK.B", "Berkshire Hathaway", &["Berkshire Hathaway"]),
+            entity("7203.T", "トヨタ自動車", &["Toyota Motor"]),
+            entity("SAN", "Banco Santander", &["Banco Santander", "Santander"]),
+            entity("NESN", "Nestlé S.A.", &["Nestlé"]),
+        ]
+    }
+
+    fn matcher() -> (Matcher, Vec<String>) {
+        let entities = catalog();
+        let ids = entities.iter().map(|e| e.id.clone()).collect();
+        let matcher = Matcher::build(
+            entities.iter().zip(0..).map(|(e, k)| (e, k as EntityKey)),
+            &ExtractConfig::default(),
+        );
+        (matcher, ids)
+    }
+
+    fn found(text: &str) -> Vec<String> {
+        let (matcher, ids) = matcher();
+        let mut scratch = Scratch::default();
+        let mut names: Vec<String> = matcher
+            .mentions(text, &mut scratch)
+            .into_iter()
+            .map(|k| ids[k as usize].clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn cashtags_are_case_insensitive_and_tolerate_punctuation() {
+        assert_eq!(found("GME to the moon 🚀 $GME"), vec!["GME"]);
+        assert_eq!(found("buying $gme, $amc."), vec!["AMC", "GME"]);
+        assert_eq!(found("($GME)"), vec!["GME"]);
+        assert_eq!(found("$GMEX is not it"), Vec::<String>::new());
+        assert_eq!(found("I like $brk.b and $F"), vec!["BRK.B", "F"]);
+    }
+
+    #[test]
+    fn bare_symbols_are_case_sensitive_whole_tokens() {
+        assert_eq!(found("GME is going up"), vec!["GME"]);
+        assert_eq!(found("gme is going up"), Vec::<String>::new());
+        assert_eq!(found("GMEs and AGME"), Vec::<String>::new());
+        assert_eq!(found("GME."), vec!["GME"]);
+        assert_eq!(found("AMC/GME"), vec!["AMC", "GME"]);
+        assert_eq!(found("BRK.B holders"), vec!["BRK.B"]);
+    }
+
+    #[test]
+    fn single_letter_symbols_match_only_as_cashtags() {
+        assert_eq!(found("F this"), Vec::<String>::new());
+        assert_eq!(found("$F calls"), vec!["F"]);
+    }
+
+    #[test]
+    fn stop_listed_symbols_need_a_cashtag() {
+        assert_eq!(
+            found("DD on GME: the CEO said IT is ALL ON"),
+            vec!["GME"],
+            "common words must not tag DD, CEO, IT, ALL, ON"
+        );
+        assert_eq!(found("$DD and $ON and $IT"), vec!["DD", "IT", "ON"]);
+    }
+
+    #[test]
+    fn aliases_are_case_insensitive_phrases_across_whitespace() {
+        assert_eq!(found("gamestop earnings"), vec!["GME"]);
+        assert_eq!(found("GAME\n\n  STOP is back"), vec!["GME"]);
+        assert_eq!(found("the amc   entertainment board"), vec!["AMC"]);
+        assert_eq!(found("gamestopped"), Vec::<String>::new());
+        assert_eq!(found("dupont de\nnemours"), vec!["DD"]);
+    }
+
+    #[test]
+    fn ordinary_word_aliases_are_stop_listed() {
+        assert_eq!(found("my price target is 400"), Vec::<String>::new());
+        assert_eq!(found("apple pie and a ford"), Vec::<String>::new());
+        assert_eq!(found("Ford Motor recalls"), vec!["F"]);
+        assert_eq!(found("AAPL and $TGT"), vec!["AAPL", "TGT"]);
+    }
+
+    #[test]
+    fn unicode_nfkc_and_non_latin_scripts() {
+        // Full-width letters normalise to ASCII under NFKC.
+        assert_eq!(found("ＧＭＥ to the moon"), vec!["GME"]);
+        assert_eq!(found("＄ｇｍｅ"), vec!["GME"]);
+        assert_eq!(found("トヨタ自動車の決算"), Vec::<String>::new(), "no boundary inside CJK text");
+        assert_eq!(found("「トヨタ自動車」"), vec!["7203.T"]);
+        assert_eq!(found("nestlé results"), vec!["NESN"]);
+        assert_eq!(found("NESTLÉ results"), vec!["NESN"]);
+        assert_eq!(found("Banco Santander sube"), vec!["SAN"]);
+        assert_eq!(found("🚀🚀$AMC💎🙌"), vec!["AMC"]);
+    }
+
+    #[test]
+    fn counts_once_per_entity() {
+        let (matcher, _) = matcher();
+        let mut scratch = Scratch::default();
+        assert_eq!(
+            matcher.mentions("GME GME $GME GameStop gamestop", &mut scratch).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn empty_catalog_and_empty_text() {
+        let mut scratch = Scratch::default();
+        assert!(Matcher::empty().mentions("GME", &mut scratch).is_empty());
+        let (matcher, _) = matcher();
+        assert!(matcher.mentions("", &mut scratch).is_empty());
+        assert!(matcher.mentions("$", &mut scratch).is_empty());
+    }
+
+    #[test]
+    fn cache_builds_once_per_version() {
+        let cache = MatcherCache::default();
+        let mut builds = 0;
+        let first = cache.get_or_build(1, || {
+            builds += 1;
+            Matcher::empty()
+        });
+        let second = cache.get_or_build(1, || {
+            builds += 1;
+            Matcher::empty()
+        });
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(builds, 1);
+    }
+}

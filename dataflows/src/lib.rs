@@ -1,0 +1,257 @@
+//! chatter's incremental logic, free of IO, clocks and threads: one function, [`build`], wires
+//! the whole graph from input handles to output state.
+//!
+//! ```text
+//! comments ──exchange(id)──┐
+//!                          ├─ ingest (upsert, as-of tagging, NLP, watermark, retention) ─┬─ mentions
+//! catalog ─┬─ broadcast ───┘                                                            ├─ labels
+//! batch event times ┘                                                                   ├─ refusals
+//!                                                                                       └─ progress
+//! mentions → window_counts → baselines → ⋈ labels → materialize (table, seals, alerts) ← progress
+//! ```
+
+pub mod enrich;
+pub mod extract;
+pub mod model;
+pub mod velocity;
+
+use differential_dataflow::AsCollection;
+pub use enrich::Control;
+use enrich::{IngestOut, IngestState};
+use extract::{ExtractConfig, MatcherCache};
+use model::{AlertRule, CommentEvent, Positioned, Refusal, Time};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::rc::Rc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::core::{Concat, Input, Inspect, Probe};
+use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::{InputHandle, ProbeHandle, Scope};
+use velocity::WindowTable;
+
+/// The semantics parameters of SPEC §2 (all validated by the caller).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Tumbling window size W in ms (> 0).
+    pub window_ms: i64,
+    /// Number of previous windows K in the baseline (≥ 1).
+    pub baseline_windows: u32,
+    /// How far the watermark trails the newest event time.
+    pub allowed_lateness_ms: i64,
+    /// How far the retention horizon trails the watermark.
+    pub retention_ms: i64,
+    /// Alert thresholds.
+    pub rule: AlertRule,
+    /// Fire provisional alerts before a window is final.
+    pub provisional_alerts: bool,
+    /// Extraction policy.
+    pub extract: ExtractConfig,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            window_ms: 5 * 60 * 1000,
+            baseline_windows: 12,
+            allowed_lateness_ms: 60 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            rule: AlertRule::default(),
+            provisional_alerts: false,
+            extract: ExtractConfig::default(),
+        }
+    }
+}
+
+/// Input handle for one kind of record.
+pub type Handle<D> = InputHandle<Time, CapacityContainerBuilder<Vec<D>>>;
+
+/// What [`build`] returns to the worker that drives it.
+pub struct Graph {
+    /// Comment events; any worker may send any event (the graph routes by id).
+    pub comments: Handle<Positioned<CommentEvent>>,
+    /// Catalog events (`Control::Entity`) and end-of-input flushes (`Control::Flush`); send
+    /// each on one worker only (the graph broadcasts them).
+    pub control: Handle<Control>,
+    /// Passes an epoch when the whole graph has finished it.
+    pub probe: ProbeHandle<Time>,
+    /// This worker's live comments, catalog and counters.
+    pub ingest: Rc<RefCell<IngestState>>,
+    /// The window table and alert events (filled on worker 0 only).
+    pub table: Rc<RefCell<WindowTable>>,
+    /// Records refused by this worker (beyond retention), to be dead-lettered.
+    pub refusals: Rc<RefCell<Vec<Refusal>>>,
+}
+
+/// Builds the whole graph in `scope`.
+pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Graph {
+    let (comments_handle, comments) = scope.new_input::<Vec<Positioned<CommentEvent>>>();
+    let (control_handle, control_input) = scope.new_input::<Vec<Control>>();
+
+    // The newest event time of every batch, from wherever it was read, to every worker.
+    let event_times = comments
+        .clone()
+        .unary(
+            timely::dataflow::channels::pact::Pipeline,
+            "EventTimes",
+            |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data: &mut Vec<Positioned<CommentEvent>>| {
+                        let newest = data
+                            .iter()
+                            .filter_map(|event| match &event.event {
+                                CommentEvent::Upsert(comment) => Some(comment.created_at_ms),
+                                CommentEvent::Delete { .. } => None,
+                            })
+                            .max();
+                        if let Some(newest) = newest {
+                            output.session(&cap).give(Control::EventTime(newest));
+                        }
+                    });
+                }
+            },
+        );
+    let control = control_input.concat(event_times).broadcast();
+
+    let ingest_state = Rc::new(RefCell::new(IngestState::default()));
+    let outputs = enrich::ingest(
+        comments,
+        control,
+        params.clone(),
+        cache,
+        ingest_state.clone(),
+    )
+    .partition(4, |out| (out.route(), out));
+    let mut outputs = outputs.into_iter();
+    let (Some(mentions), Some(labels), Some(refused), Some(progress)) =
+        (outputs.next(), outputs.next(), outputs.next(), outputs.next())
+    else {
+        unreachable!("partition(4) yields four streams")
+    };
+    let mentions = mentions
+        .flat_map(|out| match out {
+            IngestOut::Mention(update) => Some(update),
+            _ => None,
+        })
+        .as_collection();
+    let labels = labels
+        .flat_map(|out| match out {
+            IngestOut::Label(update) => Some(update),
+            _ => None,
+        })
+        .as_collection();
+    let progress = progress.flat_map(|out| match out {
+        IngestOut::Progress(progress) => Some(progress),
+        _ => None,
+    });
+    let refusals = Rc::new(RefCell::new(Vec::new()));
+    let refusals_sink = refusals.clone();
+    let refused = refused
+        .flat_map(|out| match out {
+            IngestOut::Refusal(refusal) => Some(refusal),
+            _ => None,
+        })
+        .inspect(move |refusal| refusals_sink.borrow_mut().push(refusal.clone()));
+
+    let counts = velocity::window_counts(mentions);
+    let stats = velocity::baselines(counts, params.window_ms, params.baseline_windows);
+    let rows = velocity::labelled(stats, labels);
+    let table = Rc::new(RefCell::new(WindowTable::default()));
+    let done = velocity::materialize(rows, progress, params.clone(), table.clone());
+
+    let probe = ProbeHandle::new();
+    done.probe_with(&probe);
+    refused.probe_with(&probe);
+
+    Graph {
+        comments: comments_handle,
+        control: control_handle,
+        probe,
+        ingest: ingest_state,
+        table,
+        refusals,
+    }
+}
+
+/// Start of the tumbling window (aligned to the Unix epoch) that contains `at_ms`.
+pub fn floor_window(at_ms: i64, window_ms: i64) -> i64 {
+    at_ms.div_euclid(window_ms) * window_ms
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC (`2021-01-28T14:05:00Z`, with `.sss` only when
+/// the milliseconds are not zero).
+pub fn format_rfc3339_ms(at_ms: i64) -> String {
+    if at_ms == i64::MIN {
+        return "-infinity".to_string();
+    }
+    let seconds = at_ms.div_euclid(1000);
+    let millis = at_ms.rem_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (
+        second_of_day / 3600,
+        (second_of_day / 60) % 60,
+        second_of_day % 60,
+    );
+    if millis == 0 {
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    } else {
+        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01 (inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339_ms(1_611_842_591_000), "2021-01-28T14:03:11Z");
+        assert_eq!(format_rfc3339_ms(1_611_842_591_250), "2021-01-28T14:03:11.250Z");
+        assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn windows_align_to_the_epoch() {
+        assert_eq!(floor_window(1_611_842_591_000, 300_000), 1_611_842_400_000);
+        assert_eq!(floor_window(-1, 300_000), -300_000);
+        assert_eq!(floor_window(300_000, 300_000), 300_000);
+    }
+}

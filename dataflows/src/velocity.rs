@@ -1,0 +1,352 @@
+//! Windows, baselines and alerts (SPEC §2.3, §2.4, §3.1).
+//!
+//! - [`window_counts`]: mentions keyed by (entity, window) → per-window counts. A reduce whose
+//!   group is one window's mentions; retractions of mentions retract and re-derive the counts.
+//! - [`baselines`]: every window's counts are sent to itself and to the K windows after it; a
+//!   reduce per (entity, window) adds up the K predecessors (missing = 0) for windows that exist.
+//! - [`materialize`]: a single-worker operator that keeps the `entity_windows` table, seals rows
+//!   behind the retention horizon (they never change again, even when their inputs are evicted),
+//!   and turns changes of the alert condition into `fired` / `updated` / `retracted` events once a
+//!   window is final by the watermark (or at once, provisionally, in low-latency mode).
+
+use crate::enrich::{MentionKey, MentionVal};
+use crate::model::{
+    AlertEvent, AlertKind, EntityKey, EntityLabel, Progress, Time, WindowCounts, WindowStat,
+};
+use crate::Params;
+use differential_dataflow::VecCollection;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Capability;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+
+/// Counts per (entity, window): mentions, distinct non-null authors, sentiment sum.
+///
+/// Input: `((entity, window_start), (author_hash, sentiment_e4))` with multiplicity 1 per live
+/// mention. Output: one `WindowCounts` per non-empty window; a window whose mentions all vanish
+/// vanishes.
+pub fn window_counts<'scope>(
+    mentions: VecCollection<'scope, Time, (MentionKey, MentionVal)>,
+) -> VecCollection<'scope, Time, (MentionKey, WindowCounts)> {
+    mentions.reduce_named("WindowCounts", |_key, values, output| {
+        let mut counts = WindowCounts::default();
+        let mut last_author = 0u64;
+        for ((author, sentiment), multiplicity) in values {
+            let multiplicity = *multiplicity as i64;
+            if multiplicity <= 0 {
+                continue;
+            }
+            counts.mentions += multiplicity as u64;
+            counts.sentiment_sum_e4 += i64::from(*sentiment) * multiplicity;
+            // Values are sorted by author first, so equal authors are adjacent.
+            if *author != 0 && *author != last_author {
+                counts.authors += 1;
+            }
+            last_author = *author;
+        }
+        if counts.mentions > 0 {
+            output.push((counts, 1));
+        }
+    })
+}
+
+/// Adds the baseline over the K previous windows to every non-empty window.
+///
+/// Each window's counts are copied to keys (entity, window + j·W) for j in 0..=K tagged with j;
+/// the reduce for a key that has its own j = 0 entry sums the others. A change to one window
+/// re-derives the K + 1 rows it touches.
+pub fn baselines<'scope>(
+    counts: VecCollection<'scope, Time, (MentionKey, WindowCounts)>,
+    window_ms: i64,
+    baseline_windows: u32,
+) -> VecCollection<'scope, Time, (MentionKey, WindowStat)> {
+    counts
+        .flat_map(move |((entity, window), counts)| {
+            (0..=baseline_windows).map(move |j| {
+                (
+                    (entity, window + i64::from(j) * window_ms),
+                    (j, counts),
+                )
+            })
+        })
+        .reduce_named("Baselines", move |_key, values, output| {
+            let ((first_lag, own), _) = values[0];
+            if *first_lag != 0 {
+                return;
+            }
+            let mut stat = WindowStat {
+                counts: *own,
+                baseline_windows,
+                ..WindowStat::default()
+            };
+            for ((lag, counts), multiplicity) in &values[1..] {
+                if *lag == 0 || *multiplicity <= 0 {
+                    continue;
+                }
+                stat.baseline_sum += counts.mentions;
+                stat.baseline_sum_sq += counts.mentions * counts.mentions;
+            }
+            output.push((stat, 1));
+        })
+}
+
+/// Joins window stats with the current entity labels (inner join: a window of an entity that
+/// left the catalog leaves the outputs; a rename updates every row of the entity).
+pub fn labelled<'scope>(
+    stats: VecCollection<'scope, Time, (MentionKey, WindowStat)>,
+    labels: VecCollection<'scope, Time, (EntityKey, EntityLabel)>,
+) -> VecCollection<'scope, Time, (MentionKey, (EntityLabel, WindowStat))> {
+    stats
+        .map(|((entity, window), stat)| (entity, (window, stat)))
+        .join_map(labels, |entity, (window, stat), label| {
+            ((*entity, *window), (label.clone(), *stat))
+        })
+}
+
+/// An alert that currently holds, with the figures last emitted.
+#[derive(Debug, Clone, PartialEq)]
+struct ActiveAlert {
+    label: EntityLabel,
+    stat: WindowStat,
+    provisional: bool,
+}
+
+/// The `entity_windows` table as the outputs see it, and the alert state machine.
+#[derive(Debug, Default)]
+pub struct WindowTable {
+    /// Rows that can still change.
+    pub live: BTreeMap<MentionKey, (EntityLabel, WindowStat)>,
+    /// Rows behind the horizon: final. The runtime drains them once they are durable.
+    pub sealed: BTreeMap<MentionKey, (EntityLabel, WindowStat)>,
+    /// Number of rows ever sealed (drained or not).
+    pub sealed_total: u64,
+    /// Alert events decided and not yet taken by the runtime, in decision order.
+    pub events: Vec<AlertEvent>,
+    /// Number of alert events ever decided, by kind (fired, updated, retracted).
+    pub event_counts: [u64; 3],
+    /// Event-time progress as of the last completed epoch.
+    pub progress: Progress,
+    /// Whether any epoch has completed.
+    pub started: bool,
+    active: BTreeMap<MentionKey, ActiveAlert>,
+    /// Windows (by start, entity) whose alert decision waits for the watermark.
+    pending: BTreeSet<(i64, EntityKey)>,
+}
+
+impl WindowTable {
+    /// Every row, sealed and live, for comparisons.
+    pub fn all_rows(&self) -> BTreeMap<MentionKey, (EntityLabel, WindowStat)> {
+        let mut rows = self.sealed.clone();
+        rows.extend(self.live.iter().map(|(k, v)| (*k, v.clone())));
+        rows
+    }
+
+    /// Keys whose alert currently holds (as emitted).
+    pub fn active_alerts(&self) -> BTreeSet<MentionKey> {
+        self.active.keys().copied().collect()
+    }
+
+    fn apply_epoch(
+        &mut self,
+        params: &Params,
+        progress: Progress,
+        mut diffs: Vec<((MentionKey, (EntityLabel, WindowStat)), isize)>,
+    ) {
+        let window_ms = params.window_ms;
+        let sealed_before = if self.started {
+            self.progress.horizon_ms
+        } else {
+            i64::MIN
+        };
+        // Consolidate, then apply retractions before insertions.
+        diffs.sort();
+        let mut consolidated: Vec<((MentionKey, (EntityLabel, WindowStat)), isize)> =
+            Vec::with_capacity(diffs.len());
+        for (data, diff) in diffs {
+            match consolidated.last_mut() {
+                Some((last, total)) if *last == data => *total += diff,
+                _ => consolidated.push((data, diff)),
+            }
+        }
+        consolidated.retain(|(_, diff)| *diff != 0);
+        consolidated.sort_by_key(|(_, diff)| *diff > 0);
+        let mut changed: BTreeSet<MentionKey> = BTreeSet::new();
+        for ((key, row), diff) in consolidated {
+            // A row at or behind the previous horizon is sealed: its changes come only from
+            // evicting old input, and must not change the output.
+            if key.1.saturating_add(window_ms) <= sealed_before {
+                continue;
+            }
+            changed.insert(key);
+            if diff < 0 {
+                if self.live.get(&key) == Some(&row) {
+                    self.live.remove(&key);
+                }
+            } else {
+                self.live.insert(key, row);
+            }
+        }
+        self.progress = progress;
+        self.started = true;
+
+        // Decide alerts: changed rows, and rows that the watermark made final.
+        let final_before = progress.watermark_ms.saturating_sub(window_ms);
+        let newly_final: Vec<(i64, EntityKey)> = self
+            .pending
+            .range(..=(final_before, EntityKey::MAX))
+            .copied()
+            .collect();
+        for (window, entity) in newly_final {
+            changed.insert((entity, window));
+        }
+        for key in changed {
+            self.decide(params, key, progress);
+        }
+
+        // Seal rows that end at or before the new horizon.
+        let horizon = progress.horizon_ms;
+        let to_seal: Vec<MentionKey> = self
+            .live
+            .keys()
+            .filter(|(_, window)| window.saturating_add(window_ms) <= horizon)
+            .copied()
+            .collect();
+        for key in to_seal {
+            if let Some(row) = self.live.remove(&key) {
+                self.sealed.insert(key, row);
+                self.sealed_total += 1;
+            }
+        }
+        self.pending
+            .retain(|(window, _)| window.saturating_add(window_ms) > horizon);
+        // A sealed window's alert is final: forget it.
+        self.active
+            .retain(|(_, window), _| window.saturating_add(window_ms) > horizon);
+    }
+
+    fn decide(&mut self, params: &Params, key: MentionKey, progress: Progress) {
+        let (entity, window) = key;
+        let window_end = window.saturating_add(params.window_ms);
+        let row = self.live.get(&key);
+        let holds = row.is_some_and(|(_, stat)| params.rule.holds(stat));
+        let is_final = window_end <= progress.watermark_ms;
+        if !is_final {
+            if holds || self.active.contains_key(&key) {
+                self.pending.insert((window, entity));
+            } else {
+                self.pending.remove(&(window, entity));
+            }
+            if !params.provisional_alerts {
+                return;
+            }
+        } else {
+            self.pending.remove(&(window, entity));
+        }
+        let provisional = !is_final;
+        let kind = match (self.active.get(&key), row) {
+            (None, Some(_)) if holds => AlertKind::Fired,
+            (Some(active), Some((label, stat))) if holds => {
+                if active.stat == *stat && active.label == *label && active.provisional == provisional
+                {
+                    return;
+                }
+                AlertKind::Updated
+            }
+            (Some(_), _) => AlertKind::Retracted,
+            (None, _) => return,
+        };
+        let (label, stat) = match (kind, row) {
+            (AlertKind::Retracted, _) | (_, None) => {
+                let Some(active) = self.active.remove(&key) else {
+                    return;
+                };
+                // Report the figures the window has now (or the last emitted if it vanished).
+                match row {
+                    Some((label, stat)) => (label.clone(), *stat),
+                    None => (active.label, active.stat),
+                }
+            }
+            (_, Some((label, stat))) => {
+                self.active.insert(
+                    key,
+                    ActiveAlert {
+                        label: label.clone(),
+                        stat: *stat,
+                        provisional,
+                    },
+                );
+                (label.clone(), *stat)
+            }
+        };
+        self.event_counts[kind as usize] += 1;
+        self.events.push(AlertEvent {
+            kind,
+            label,
+            window_start_ms: window,
+            window_end_ms: window_end,
+            stat,
+            as_of_ms: progress.watermark_ms,
+            provisional: provisional && kind != AlertKind::Retracted,
+            time: progress.time,
+        });
+    }
+}
+
+/// The single-worker table and alert operator. `rows` is exchanged to worker 0; `progress`
+/// arrives on worker 0 only. Epoch `t` is applied when both inputs have passed `t`.
+pub fn materialize<'scope>(
+    rows: VecCollection<'scope, Time, (MentionKey, (EntityLabel, WindowStat))>,
+    progress: StreamVec<'scope, Time, Progress>,
+    params: Params,
+    table: Rc<RefCell<WindowTable>>,
+) -> StreamVec<'scope, Time, ()> {
+    type Update = ((MentionKey, (EntityLabel, WindowStat)), Time, isize);
+    rows.inner
+        .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+        progress,
+        Exchange::new(|_: &Update| 0),
+        Pipeline,
+        "Materialize",
+        move |_capability, _info| {
+            let mut row_stash: BTreeMap<Time, Vec<((MentionKey, (EntityLabel, WindowStat)), isize)>> =
+                BTreeMap::new();
+            let mut progress_stash: BTreeMap<Time, (Capability<Time>, Progress)> = BTreeMap::new();
+            move |(input1, frontier1), (input2, frontier2), _output| {
+                input1.for_each(|_cap, data| {
+                    for (row, time, diff) in data.drain(..) {
+                        row_stash.entry(time).or_default().push((row, diff));
+                    }
+                });
+                input2.for_each(|cap, data| {
+                    if let Some(capability) = cap.retain_least(0) {
+                        for progress in data.drain(..) {
+                            progress_stash.insert(progress.time, (capability.clone(), progress));
+                        }
+                    }
+                });
+                while let Some((&time, _)) = progress_stash.first_key_value() {
+                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
+                        break;
+                    }
+                    let Some((_, (_cap, progress))) = progress_stash.pop_first() else {
+                        break;
+                    };
+                    // Row updates are stamped with their own times, which may be earlier than
+                    // the message's; take every update at or before this epoch.
+                    let mut diffs = Vec::new();
+                    while let Some(entry) = row_stash.first_entry() {
+                        if *entry.key() > time {
+                            break;
+                        }
+                        diffs.extend(entry.remove());
+                    }
+                    table.borrow_mut().apply_epoch(&params, progress, diffs);
+                }
+            }
+        },
+    )
+}
