@@ -315,7 +315,11 @@ fn process_epoch(
                 let label = IngestState::label_of(&entity);
                 if let Some(old) = state.catalog.insert(entity.id.clone(), entity) {
                     if worker_index == 0 {
-                        out.push(IngestOut::Label(((key, IngestState::label_of(&old)), time, -1)));
+                        out.push(IngestOut::Label((
+                            (key, IngestState::label_of(&old)),
+                            time,
+                            -1,
+                        )));
                     }
                 }
                 if worker_index == 0 {
@@ -326,7 +330,11 @@ fn process_epoch(
                 if let Some(old) = state.catalog.remove(&id) {
                     let key = state.key_for(&id);
                     if worker_index == 0 {
-                        out.push(IngestOut::Label(((key, IngestState::label_of(&old)), time, -1)));
+                        out.push(IngestOut::Label((
+                            (key, IngestState::label_of(&old)),
+                            time,
+                            -1,
+                        )));
                     }
                 }
             }
@@ -362,7 +370,15 @@ fn process_epoch(
                         .map(|live| ("created_at of the live version", live.comment.created_at_ms))
                 };
                 if let Some((field, at)) = refusal {
-                    refuse(state, out, *position, horizon, field, at, CommentEvent::Upsert(comment));
+                    refuse(
+                        state,
+                        out,
+                        *position,
+                        horizon,
+                        field,
+                        at,
+                        CommentEvent::Upsert(comment),
+                    );
                     continue;
                 }
                 let facts = analyse(matcher, &comment.text, scratch);

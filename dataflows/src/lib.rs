@@ -25,8 +25,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::core::{Concat, Input, Inspect, Probe};
-use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
 use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope};
 use velocity::WindowTable;
 
@@ -89,28 +89,26 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Gr
     let (control_handle, control_input) = scope.new_input::<Vec<Control>>();
 
     // The newest event time of every batch, from wherever it was read, to every worker.
-    let event_times = comments
-        .clone()
-        .unary(
-            timely::dataflow::channels::pact::Pipeline,
-            "EventTimes",
-            |_, _| {
-                move |input, output| {
-                    input.for_each(|cap, data: &mut Vec<Positioned<CommentEvent>>| {
-                        let newest = data
-                            .iter()
-                            .filter_map(|event| match &event.event {
-                                CommentEvent::Upsert(comment) => Some(comment.created_at_ms),
-                                CommentEvent::Delete { .. } => None,
-                            })
-                            .max();
-                        if let Some(newest) = newest {
-                            output.session(&cap).give(Control::EventTime(newest));
-                        }
-                    });
-                }
-            },
-        );
+    let event_times = comments.clone().unary(
+        timely::dataflow::channels::pact::Pipeline,
+        "EventTimes",
+        |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data: &mut Vec<Positioned<CommentEvent>>| {
+                    let newest = data
+                        .iter()
+                        .filter_map(|event| match &event.event {
+                            CommentEvent::Upsert(comment) => Some(comment.created_at_ms),
+                            CommentEvent::Delete { .. } => None,
+                        })
+                        .max();
+                    if let Some(newest) = newest {
+                        output.session(&cap).give(Control::EventTime(newest));
+                    }
+                });
+            }
+        },
+    );
     let control = control_input.concat(event_times).broadcast();
 
     let ingest_state = Rc::new(RefCell::new(IngestState::default()));
@@ -123,9 +121,12 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Gr
     )
     .partition(4, |out| (out.route(), out));
     let mut outputs = outputs.into_iter();
-    let (Some(mentions), Some(labels), Some(refused), Some(progress)) =
-        (outputs.next(), outputs.next(), outputs.next(), outputs.next())
-    else {
+    let (Some(mentions), Some(labels), Some(refused), Some(progress)) = (
+        outputs.next(),
+        outputs.next(),
+        outputs.next(),
+        outputs.next(),
+    ) else {
         unreachable!("partition(4) yields four streams")
     };
     let mentions = mentions
@@ -235,7 +236,10 @@ mod tests {
     fn formats_rfc3339() {
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339_ms(1_611_842_591_000), "2021-01-28T14:03:11Z");
-        assert_eq!(format_rfc3339_ms(1_611_842_591_250), "2021-01-28T14:03:11.250Z");
+        assert_eq!(
+            format_rfc3339_ms(1_611_842_591_250),
+            "2021-01-28T14:03:11.250Z"
+        );
         assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
     }

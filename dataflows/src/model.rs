@@ -108,7 +108,9 @@ pub struct EntityLabel {
 
 /// Aggregates of one (entity, window), all integers so that they are exact, orderable and
 /// identical for any worker count; the floats of SPEC §2.3 are derived by [`WindowStat`] methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct WindowCounts {
     /// Live comments that mention the entity in the window.
     pub mentions: u64,
@@ -119,7 +121,9 @@ pub struct WindowCounts {
 }
 
 /// A window row: its own counts and the sums over the K previous windows (empty = 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 pub struct WindowStat {
     pub counts: WindowCounts,
     /// Number of baseline windows K.
@@ -277,7 +281,7 @@ pub struct Refusal {
 }
 
 /// Event-time progress after an epoch: what is final and what is sealed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub time: Time,
     /// Newest `created_at` seen so far (i64::MIN before any).
@@ -286,4 +290,16 @@ pub struct Progress {
     pub watermark_ms: i64,
     /// `watermark − retention`: changes before it are refused, windows ending at or before it sealed.
     pub horizon_ms: i64,
+}
+
+impl Default for Progress {
+    /// Before any input: nothing final, nothing sealed.
+    fn default() -> Self {
+        Progress {
+            time: 0,
+            max_event_ms: i64::MIN,
+            watermark_ms: i64::MIN,
+            horizon_ms: i64::MIN,
+        }
+    }
 }

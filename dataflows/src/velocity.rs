@@ -18,10 +18,10 @@ use differential_dataflow::VecCollection;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 
 /// Counts per (entity, window): mentions, distinct non-null authors, sentiment sum.
@@ -66,12 +66,8 @@ pub fn baselines<'scope>(
 ) -> VecCollection<'scope, Time, (MentionKey, WindowStat)> {
     counts
         .flat_map(move |((entity, window), counts)| {
-            (0..=baseline_windows).map(move |j| {
-                (
-                    (entity, window + i64::from(j) * window_ms),
-                    (j, counts),
-                )
-            })
+            (0..=baseline_windows)
+                .map(move |j| ((entity, window + i64::from(j) * window_ms), (j, counts)))
         })
         .reduce_named("Baselines", move |_key, values, output| {
             let ((first_lag, own), _) = values[0];
@@ -250,7 +246,9 @@ impl WindowTable {
         let kind = match (self.active.get(&key), row) {
             (None, Some(_)) if holds => AlertKind::Fired,
             (Some(active), Some((label, stat))) if holds => {
-                if active.stat == *stat && active.label == *label && active.provisional == provisional
+                if active.stat == *stat
+                    && active.label == *label
+                    && active.provisional == provisional
                 {
                     return;
                 }
@@ -307,46 +305,50 @@ pub fn materialize<'scope>(
     type Update = ((MentionKey, (EntityLabel, WindowStat)), Time, isize);
     rows.inner
         .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
-        progress,
-        Exchange::new(|_: &Update| 0),
-        Pipeline,
-        "Materialize",
-        move |_capability, _info| {
-            let mut row_stash: BTreeMap<Time, Vec<((MentionKey, (EntityLabel, WindowStat)), isize)>> =
-                BTreeMap::new();
-            let mut progress_stash: BTreeMap<Time, (Capability<Time>, Progress)> = BTreeMap::new();
-            move |(input1, frontier1), (input2, frontier2), _output| {
-                input1.for_each(|_cap, data| {
-                    for (row, time, diff) in data.drain(..) {
-                        row_stash.entry(time).or_default().push((row, diff));
-                    }
-                });
-                input2.for_each(|cap, data| {
-                    if let Some(capability) = cap.retain_least(0) {
-                        for progress in data.drain(..) {
-                            progress_stash.insert(progress.time, (capability.clone(), progress));
+            progress,
+            Exchange::new(|_: &Update| 0),
+            Pipeline,
+            "Materialize",
+            move |_capability, _info| {
+                let mut row_stash: BTreeMap<
+                    Time,
+                    Vec<((MentionKey, (EntityLabel, WindowStat)), isize)>,
+                > = BTreeMap::new();
+                let mut progress_stash: BTreeMap<Time, (Capability<Time>, Progress)> =
+                    BTreeMap::new();
+                move |(input1, frontier1), (input2, frontier2), _output| {
+                    input1.for_each(|_cap, data| {
+                        for (row, time, diff) in data.drain(..) {
+                            row_stash.entry(time).or_default().push((row, diff));
                         }
-                    }
-                });
-                while let Some((&time, _)) = progress_stash.first_key_value() {
-                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
-                        break;
-                    }
-                    let Some((_, (_cap, progress))) = progress_stash.pop_first() else {
-                        break;
-                    };
-                    // Row updates are stamped with their own times, which may be earlier than
-                    // the message's; take every update at or before this epoch.
-                    let mut diffs = Vec::new();
-                    while let Some(entry) = row_stash.first_entry() {
-                        if *entry.key() > time {
+                    });
+                    input2.for_each(|cap, data| {
+                        if let Some(capability) = cap.retain_least(0) {
+                            for progress in data.drain(..) {
+                                progress_stash
+                                    .insert(progress.time, (capability.clone(), progress));
+                            }
+                        }
+                    });
+                    while let Some((&time, _)) = progress_stash.first_key_value() {
+                        if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
                             break;
                         }
-                        diffs.extend(entry.remove());
+                        let Some((_, (_cap, progress))) = progress_stash.pop_first() else {
+                            break;
+                        };
+                        // Row updates are stamped with their own times, which may be earlier than
+                        // the message's; take every update at or before this epoch.
+                        let mut diffs = Vec::new();
+                        while let Some(entry) = row_stash.first_entry() {
+                            if *entry.key() > time {
+                                break;
+                            }
+                            diffs.extend(entry.remove());
+                        }
+                        table.borrow_mut().apply_epoch(&params, progress, diffs);
                     }
-                    table.borrow_mut().apply_epoch(&params, progress, diffs);
                 }
-            }
-        },
-    )
+            },
+        )
 }

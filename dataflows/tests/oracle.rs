@@ -271,7 +271,12 @@ fn model(epochs: &[Epoch], params: &Params) -> Vec<Expected> {
             // Keys only need to be distinct here; the model reports entity ids.
             let keyed: Vec<(&Entity, EntityKey)> = catalog
                 .values()
-                .map(|e| (e, IDS.iter().position(|id| *id == e.id).unwrap_or(99) as u32))
+                .map(|e| {
+                    (
+                        e,
+                        IDS.iter().position(|id| *id == e.id).unwrap_or(99) as u32,
+                    )
+                })
                 .collect();
             matcher = Matcher::build(keyed, &params.extract);
         }
@@ -414,14 +419,17 @@ fn run_dataflow(epochs: Arc<Vec<Epoch>>, params: Params, workers: usize) -> Vec<
         let peers = worker.peers();
         let params = params.clone();
         let cache = cache.clone();
-        let mut graph = worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache));
+        let mut graph =
+            worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache));
         let mut seen = Vec::new();
         let mut refused_total = 0u64;
         for (t, epoch) in epochs.iter().enumerate() {
             let t = t as u64;
             for event in &epoch.catalog {
                 if event.position.offset as usize % peers == index {
-                    graph.control.send(dataflows::Control::Entity(event.clone()));
+                    graph
+                        .control
+                        .send(dataflows::Control::Entity(event.clone()));
                 }
             }
             for event in &epoch.comments {

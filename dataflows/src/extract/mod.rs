@@ -26,30 +26,121 @@ use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 /// without meaning the ticker (shared/data/README.md). Extend it with `extract.cashtag_only`.
 pub const DEFAULT_CASHTAG_ONLY: &[&str] = &[
     "A", "ALL", "AM", "AN", "AND", "ANY", "ARE", "AS", "AT", "ATH", "BE", "BIG", "BUY", "BY",
-    "CAN", "CEO", "CFO", "DD", "DO", "EOD", "EPS", "ETF", "EV", "EVER", "FOR", "FREE", "FUN",
-    "GO", "GOOD", "HAS", "HE", "HODL", "HOLD", "IMO", "IN", "IPO", "IS", "IT", "ITM", "JUST",
-    "LOL", "LOVE", "MAN", "ME", "MORE", "MOON", "MY", "NEW", "NEXT", "NO", "NOW", "OF", "OI",
-    "ON", "ONE", "OR", "OTM", "OUT", "PM", "PT", "RE", "REAL", "RH", "RUN", "SEC", "SEE", "SI",
-    "SO", "TA", "TD", "THE", "TIME", "TLDR", "TO", "TV", "UK", "UP", "US", "USA", "USD", "VERY",
-    "WE", "WSB", "YOLO", "YOU", "FUND", "PLAY", "WELL", "LIFE", "LOW", "HIGH", "OPEN", "TECH",
-    "GAIN", "CASH", "BEST", "NICE", "EAT", "CAR", "FAST", "BOX", "AI", "API", "IRS", "FDA",
+    "CAN", "CEO", "CFO", "DD", "DO", "EOD", "EPS", "ETF", "EV", "EVER", "FOR", "FREE", "FUN", "GO",
+    "GOOD", "HAS", "HE", "HODL", "HOLD", "IMO", "IN", "IPO", "IS", "IT", "ITM", "JUST", "LOL",
+    "LOVE", "MAN", "ME", "MORE", "MOON", "MY", "NEW", "NEXT", "NO", "NOW", "OF", "OI", "ON", "ONE",
+    "OR", "OTM", "OUT", "PM", "PT", "RE", "REAL", "RH", "RUN", "SEC", "SEE", "SI", "SO", "TA",
+    "TD", "THE", "TIME", "TLDR", "TO", "TV", "UK", "UP", "US", "USA", "USD", "VERY", "WE", "WSB",
+    "YOLO", "YOU", "FUND", "PLAY", "WELL", "LIFE", "LOW", "HIGH", "OPEN", "TECH", "GAIN", "CASH",
+    "BEST", "NICE", "EAT", "CAR", "FAST", "BOX", "AI", "API", "IRS", "FDA",
 ];
 
 /// Single-word aliases that are ordinary words: matching them case-insensitively would tag
 /// every "target price" or "apple pie". Entities keep their symbols and multi-word aliases.
 pub const DEFAULT_ALIAS_STOP_WORDS: &[&str] = &[
-    "apple", "target", "visa", "express", "amazon", "alphabet", "meta", "block", "match",
-    "square", "gap", "ford", "shell", "oracle", "best", "general", "american", "united",
-    "first", "national", "global", "international", "energy", "capital", "financial",
-    "ventures", "partners", "trust", "realty", "resources", "technologies", "systems",
-    "solutions", "therapeutics", "pharmaceuticals", "bancorp", "insurance", "holdings",
-    "group", "company", "corporation", "inc", "fund", "etf", "index", "income", "growth",
-    "value", "dividend", "equity", "bond", "gold", "silver", "oil", "gas", "water", "health",
-    "care", "home", "life", "mobile", "data", "digital", "cloud", "bank", "market",
-    "moon", "rocket", "stock", "stocks", "calls", "puts", "option", "options", "hold", "buy",
-    "sell", "short", "long", "squeeze", "play", "news", "money", "cash", "good", "great",
-    "strong", "power", "future", "now", "next", "new", "one", "live", "love", "fun", "real",
-    "smart", "simply", "progressive", "genesis", "compass", "wish",
+    "apple",
+    "target",
+    "visa",
+    "express",
+    "amazon",
+    "alphabet",
+    "meta",
+    "block",
+    "match",
+    "square",
+    "gap",
+    "ford",
+    "shell",
+    "oracle",
+    "best",
+    "general",
+    "american",
+    "united",
+    "first",
+    "national",
+    "global",
+    "international",
+    "energy",
+    "capital",
+    "financial",
+    "ventures",
+    "partners",
+    "trust",
+    "realty",
+    "resources",
+    "technologies",
+    "systems",
+    "solutions",
+    "therapeutics",
+    "pharmaceuticals",
+    "bancorp",
+    "insurance",
+    "holdings",
+    "group",
+    "company",
+    "corporation",
+    "inc",
+    "fund",
+    "etf",
+    "index",
+    "income",
+    "growth",
+    "value",
+    "dividend",
+    "equity",
+    "bond",
+    "gold",
+    "silver",
+    "oil",
+    "gas",
+    "water",
+    "health",
+    "care",
+    "home",
+    "life",
+    "mobile",
+    "data",
+    "digital",
+    "cloud",
+    "bank",
+    "market",
+    "moon",
+    "rocket",
+    "stock",
+    "stocks",
+    "calls",
+    "puts",
+    "option",
+    "options",
+    "hold",
+    "buy",
+    "sell",
+    "short",
+    "long",
+    "squeeze",
+    "play",
+    "news",
+    "money",
+    "cash",
+    "good",
+    "great",
+    "strong",
+    "power",
+    "future",
+    "now",
+    "next",
+    "new",
+    "one",
+    "live",
+    "love",
+    "fun",
+    "real",
+    "smart",
+    "simply",
+    "progressive",
+    "genesis",
+    "compass",
+    "wish",
 ];
 
 /// Extraction policy, part of the pipeline config.
@@ -283,7 +374,8 @@ impl Matcher {
             let folded = scratch.folded.as_str();
             for hit in folded_ac.find_overlapping_iter(folded) {
                 let (kind, keys) = &self.folded_targets[hit.pattern().as_usize()];
-                let before_ok = *kind == PatternKind::Cashtag || is_boundary_before(folded, hit.start());
+                let before_ok =
+                    *kind == PatternKind::Cashtag || is_boundary_before(folded, hit.start());
                 if before_ok && is_boundary_after(folded, hit.end()) {
                     found.extend_from_slice(keys);
                 }
@@ -362,8 +454,16 @@ mod tests {
     fn catalog() -> Vec<Entity> {
         vec![
             entity("GME", "GameStop Corp.", &["GameStop", "Game Stop"]),
-            entity("AMC", "AMC Entertainment Holdings, Inc.", &["AMC Entertainment"]),
-            entity("DD", "DuPont de Nemours, Inc.", &["DuPont de Nemours", "DuPont"]),
+            entity(
+                "AMC",
+                "AMC Entertainment Holdings, Inc.",
+                &["AMC Entertainment"],
+            ),
+            entity(
+                "DD",
+                "DuPont de Nemours, Inc.",
+                &["DuPont de Nemours", "DuPont"],
+            ),
             entity("CEO", "Ceo Corp", &[]),
             entity("ON", "ON Semiconductor", &["ON Semiconductor"]),
             entity("IT", "Gartner, Inc.", &["Gartner"]),
@@ -457,7 +557,11 @@ mod tests {
         // Full-width letters normalise to ASCII under NFKC.
         assert_eq!(found("ＧＭＥ to the moon"), vec!["GME"]);
         assert_eq!(found("＄ｇｍｅ"), vec!["GME"]);
-        assert_eq!(found("トヨタ自動車の決算"), Vec::<String>::new(), "no boundary inside CJK text");
+        assert_eq!(
+            found("トヨタ自動車の決算"),
+            Vec::<String>::new(),
+            "no boundary inside CJK text"
+        );
         assert_eq!(found("「トヨタ自動車」"), vec!["7203.T"]);
         assert_eq!(found("nestlé results"), vec!["NESN"]);
         assert_eq!(found("NESTLÉ results"), vec!["NESN"]);
@@ -470,7 +574,9 @@ mod tests {
         let (matcher, _) = matcher();
         let mut scratch = Scratch::default();
         assert_eq!(
-            matcher.mentions("GME GME $GME GameStop gamestop", &mut scratch).len(),
+            matcher
+                .mentions("GME GME $GME GameStop gamestop", &mut scratch)
+                .len(),
             1
         );
     }

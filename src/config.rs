@@ -1,0 +1,318 @@
+//! The pipeline config file (`chatter.toml`): serde types that reject unknown keys, compiled by
+//! [`Config::compile`] into validated [`dataflows::Params`] and runtime settings. Every error
+//! names the key and the fix.
+
+use anyhow::{bail, Context, Result};
+use dataflows::extract::ExtractConfig;
+use dataflows::model::AlertRule;
+use dataflows::Params;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole file. Every section is optional; absent keys take the documented defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub input: InputConfig,
+    pub windows: WindowsConfig,
+    pub alerts: AlertsConfig,
+    pub extract: ExtractSection,
+    pub output: OutputConfig,
+}
+
+/// `[input]`: where comments and the catalog come from (the file source).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// Comment files (JSON Lines, plain or `.gz`), read in order; `-` is stdin.
+    pub comments: Vec<PathBuf>,
+    /// The entity catalog (JSON Lines, plain or `.gz`).
+    pub entities: Option<PathBuf>,
+    /// Largest accepted record in bytes; larger ones are dead letters (`oversize`).
+    pub max_record_bytes: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            comments: Vec::new(),
+            entities: None,
+            max_record_bytes: 1 << 20,
+        }
+    }
+}
+
+/// `[windows]`: event-time windows, baseline, lateness and retention.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowsConfig {
+    /// Tumbling window size, e.g. "5m" (units: ms, s, m, h, d).
+    pub size: String,
+    /// Number of previous windows in the baseline (K).
+    pub baseline_windows: u32,
+    /// How far the watermark trails the newest `created_at` seen.
+    pub allowed_lateness: String,
+    /// How far behind the watermark changes are still accepted; older state is sealed.
+    pub retention: String,
+}
+
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        WindowsConfig {
+            size: "5m".into(),
+            baseline_windows: 12,
+            allowed_lateness: "1m".into(),
+            retention: "7d".into(),
+        }
+    }
+}
+
+/// `[alerts]`: the velocity rule.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Minimum mentions in the window.
+    pub min_mentions: u64,
+    /// Minimum z-score (std floored at 1.0).
+    pub z_threshold: f64,
+    /// Minimum (mentions + 1) / (baseline_mean + 1).
+    pub ratio_threshold: f64,
+    /// Fire `provisional: true` alerts before the window is final.
+    pub provisional: bool,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        let rule = AlertRule::default();
+        AlertsConfig {
+            min_mentions: rule.min_mentions,
+            z_threshold: rule.z_threshold,
+            ratio_threshold: rule.ratio_threshold,
+            provisional: false,
+        }
+    }
+}
+
+/// `[extract]`: mention-matching policy (see README, "Extraction policy").
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractSection {
+    /// Use the built-in stop lists (common-word symbols need a `$`; common-word aliases ignored).
+    pub default_stop_lists: bool,
+    /// More symbols that match only as `$CASHTAGS`.
+    pub cashtag_only: Vec<String>,
+    /// More single-word aliases that never match.
+    pub alias_stop_words: Vec<String>,
+}
+
+impl Default for ExtractSection {
+    fn default() -> Self {
+        ExtractSection {
+            default_stop_lists: true,
+            cashtag_only: Vec::new(),
+            alias_stop_words: Vec::new(),
+        }
+    }
+}
+
+/// `[output]`: where results go.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Alert events as JSON Lines: a path, or "-" for stdout.
+    pub alerts: PathBuf,
+    /// Dead letters as JSON Lines; none = `dead_letters.jsonl` beside the alerts file, or in
+    /// the working directory when alerts go to stdout.
+    pub dead_letters: Option<PathBuf>,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            alerts: PathBuf::from("-"),
+            dead_letters: None,
+        }
+    }
+}
+
+/// Parses a duration like "300ms", "90s", "5m", "2h", "7d" into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().ok()?;
+    let scale = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
+    match parse_duration_ms(text) {
+        Some(ms) if ms > 0 || (allow_zero && ms == 0) => Ok(ms),
+        _ => bail!(
+            "{key} = {text:?} is not a {}duration: write a whole number and a unit, like \"5m\" (units: ms, s, m, h, d)",
+            if allow_zero { "" } else { "positive " }
+        ),
+    }
+}
+
+impl Config {
+    /// Reads and parses a config file; errors name the file, line and key.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("config {}", path.display()))
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|error| {
+            let line = error
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let message = error.message().trim().replace('\n', " ");
+            match line {
+                Some(line) => anyhow::anyhow!("line {line}: {message}"),
+                None => anyhow::anyhow!("{message}"),
+            }
+        })
+    }
+
+    /// Validates and compiles into the dataflow's parameters.
+    pub fn params(&self) -> Result<Params> {
+        let window_ms = duration("windows.size", &self.windows.size, false)?;
+        let allowed_lateness_ms = duration(
+            "windows.allowed_lateness",
+            &self.windows.allowed_lateness,
+            true,
+        )?;
+        let retention_ms = duration("windows.retention", &self.windows.retention, false)?;
+        if self.windows.baseline_windows == 0 {
+            bail!("windows.baseline_windows = 0: the baseline needs at least 1 previous window (default 12)");
+        }
+        let baseline_span = window_ms.saturating_mul(i64::from(self.windows.baseline_windows) + 1);
+        if retention_ms < baseline_span {
+            bail!(
+                "windows.retention = {:?} is shorter than (baseline_windows + 1) × size = {} s: raise retention or lower baseline_windows",
+                self.windows.retention,
+                baseline_span / 1000
+            );
+        }
+        for (key, value) in [
+            ("alerts.z_threshold", self.alerts.z_threshold),
+            ("alerts.ratio_threshold", self.alerts.ratio_threshold),
+        ] {
+            if !value.is_finite() {
+                bail!("{key} = {value} must be a finite number");
+            }
+        }
+        if self.input.max_record_bytes < 64 {
+            bail!(
+                "input.max_record_bytes = {} is too small: use at least 64 (default 1048576)",
+                self.input.max_record_bytes
+            );
+        }
+        Ok(Params {
+            window_ms,
+            baseline_windows: self.windows.baseline_windows,
+            allowed_lateness_ms,
+            retention_ms,
+            rule: AlertRule {
+                min_mentions: self.alerts.min_mentions,
+                z_threshold: self.alerts.z_threshold,
+                ratio_threshold: self.alerts.ratio_threshold,
+            },
+            provisional_alerts: self.alerts.provisional,
+            extract: ExtractConfig {
+                cashtag_only: self
+                    .extract
+                    .cashtag_only
+                    .iter()
+                    .map(|s| s.trim().to_uppercase())
+                    .collect(),
+                alias_stop_words: self
+                    .extract
+                    .alias_stop_words
+                    .iter()
+                    .map(|s| s.trim().to_lowercase())
+                    .collect(),
+                default_stop_lists: self.extract.default_stop_lists,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_compile_to_the_spec_defaults() {
+        let params = Config::default().params().unwrap();
+        assert_eq!(params.window_ms, 300_000);
+        assert_eq!(params.baseline_windows, 12);
+        assert_eq!(params.retention_ms, 7 * 86_400_000);
+        assert_eq!(params.rule, AlertRule::default());
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../chatter.example.toml");
+        let config = Config::parse(text).unwrap();
+        config.params().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let error = Config::parse("[windows]\nsise = \"5m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sise"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
+        let error = Config::parse("[nope]\n").unwrap_err().to_string();
+        assert!(error.contains("nope"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let config = Config::parse("[windows]\nsize = \"-5m\"\n").unwrap();
+        let error = config.params().unwrap_err().to_string();
+        assert!(
+            error.contains("windows.size") && error.contains("\"5m\""),
+            "{error}"
+        );
+        let config = Config::parse("[windows]\nbaseline_windows = 0\n").unwrap();
+        assert!(config
+            .params()
+            .unwrap_err()
+            .to_string()
+            .contains("windows.baseline_windows"));
+        let config = Config::parse("[windows]\nretention = \"10m\"\n").unwrap();
+        assert!(config
+            .params()
+            .unwrap_err()
+            .to_string()
+            .contains("windows.retention"));
+        let error = Config::parse("[windows]\nbaseline_windows = -3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("5m"), Some(300_000));
+        assert_eq!(parse_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_duration_ms("7d"), Some(604_800_000));
+        assert_eq!(parse_duration_ms("0s"), Some(0));
+        assert_eq!(parse_duration_ms("5"), None);
+        assert_eq!(parse_duration_ms("-5m"), None);
+        assert_eq!(parse_duration_ms("5 weeks"), None);
+    }
+}

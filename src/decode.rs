@@ -1,0 +1,663 @@
+//! Bytes → comment / entity events, or a dead letter with a stable reason code (SPEC §1).
+//!
+//! Transports (files, stdin, Kafka) carry bytes; this module alone interprets them. Nothing
+//! here panics on input: every failure is a [`Rejection`] that the caller turns into a dead
+//! letter with the original bytes and their provenance.
+
+use dataflows::model::{Comment, CommentEvent, Entity, EntityEvent};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Machine-readable reasons for dead letters. The codes are a contract (JSON, Kafka headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// The bytes are not UTF-8.
+    InvalidUtf8,
+    /// The bytes are not JSON (syntax error, truncated).
+    InvalidJson,
+    /// Valid JSON, but not an object.
+    NotAnObject,
+    /// A required field is absent or null.
+    MissingField,
+    /// A field has the wrong type or an invalid value (e.g. empty or over-long id).
+    InvalidField,
+    /// `created_at` (or another timestamp) is not RFC 3339 / epoch ms, or outside
+    /// [1990-01-01, now + 1 day].
+    BadTimestamp,
+    /// The record is larger than the configured limit.
+    Oversize,
+    /// The input ended inside a record (e.g. a truncated gzip stream), or could not be read.
+    TruncatedInput,
+    /// The change is older than the retention horizon (decided by the dataflow).
+    BeyondRetention,
+}
+
+impl Reason {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::InvalidUtf8 => "invalid_utf8",
+            Reason::InvalidJson => "invalid_json",
+            Reason::NotAnObject => "not_an_object",
+            Reason::MissingField => "missing_field",
+            Reason::InvalidField => "invalid_field",
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::Oversize => "oversize",
+            Reason::TruncatedInput => "truncated_input",
+            Reason::BeyondRetention => "beyond_retention",
+        }
+    }
+
+    /// Every reason, for documentation and tests.
+    pub const ALL: [Reason; 9] = [
+        Reason::InvalidUtf8,
+        Reason::InvalidJson,
+        Reason::NotAnObject,
+        Reason::MissingField,
+        Reason::InvalidField,
+        Reason::BadTimestamp,
+        Reason::Oversize,
+        Reason::TruncatedInput,
+        Reason::BeyondRetention,
+    ];
+}
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Limits applied while decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Largest accepted record in bytes (SPEC default 1 MiB).
+    pub max_record_bytes: usize,
+    /// Latest accepted timestamp (now + 1 day), epoch ms.
+    pub max_timestamp_ms: i64,
+}
+
+/// 1990-01-01T00:00:00Z, the earliest accepted timestamp.
+pub const MIN_TIMESTAMP_MS: i64 = 631_152_000_000;
+/// Longest accepted comment id in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+impl DecodeLimits {
+    /// Limits with the timestamp ceiling taken from the wall clock now.
+    pub fn now(max_record_bytes: usize) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(i64::MAX / 2);
+        DecodeLimits {
+            max_record_bytes,
+            max_timestamp_ms: now_ms + 86_400_000,
+        }
+    }
+}
+
+/// A timestamp field: RFC 3339 text or integer epoch milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+enum RawTime<'a> {
+    Text(Cow<'a, str>),
+    Millis(i64),
+    Invalid(String),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawTime<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimeVisitor;
+        impl<'de> Visitor<'de> for TimeVisitor {
+            type Value = RawTime<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp or epoch milliseconds")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(RawTime::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawTime::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawTime::Millis(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v)
+                    .map(RawTime::Millis)
+                    .unwrap_or_else(|_| RawTime::Invalid(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(RawTime::Invalid(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawTime::Invalid(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(RawTime::Invalid("an array".to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(RawTime::Invalid("an object".to_string()))
+            }
+        }
+        deserializer.deserialize_any(TimeVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawComment<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    created_at: Option<RawTime<'a>>,
+    #[serde(borrow, default)]
+    edited_at: Option<RawTime<'a>>,
+    #[serde(borrow, default)]
+    deleted_at: Option<RawTime<'a>>,
+    #[serde(default)]
+    deleted: Option<bool>,
+    #[serde(borrow, default)]
+    source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thread_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    parent_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    author: Option<Cow<'a, str>>,
+    #[serde(default)]
+    score: Option<serde_json::Number>,
+}
+
+fn json_error(error: serde_json::Error) -> Rejection {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Data => Rejection::new(Reason::InvalidField, error.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => {
+            Rejection::new(Reason::InvalidJson, error.to_string())
+        }
+    }
+}
+
+/// Checks size, UTF-8 and that the record is a JSON object; returns the text.
+fn preflight<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<&'a str, Rejection> {
+    if bytes.len() > limits.max_record_bytes {
+        return Err(Rejection::new(
+            Reason::Oversize,
+            format!(
+                "record is {} bytes, the limit is {} (input.max_record_bytes)",
+                bytes.len(),
+                limits.max_record_bytes
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Rejection::new(
+            Reason::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    let trimmed = text.trim_start_matches([' ', '\t', '\r', '\u{feff}']);
+    if !trimmed.starts_with('{') {
+        // Tell "not JSON at all" from "JSON, but not an object".
+        return Err(match serde_json::from_str::<de::IgnoredAny>(text) {
+            Ok(_) => Rejection::new(Reason::NotAnObject, "expected a JSON object"),
+            Err(error) => json_error(error),
+        });
+    }
+    Ok(text)
+}
+
+/// Parses a timestamp and checks it is inside [1990, now + 1 day].
+fn timestamp(field: &str, raw: &RawTime<'_>, limits: &DecodeLimits) -> Result<i64, Rejection> {
+    let at_ms = match raw {
+        RawTime::Millis(ms) => *ms,
+        RawTime::Text(text) => parse_rfc3339_ms(text).ok_or_else(|| {
+            Rejection::new(
+                Reason::BadTimestamp,
+                format!("{field} {text:?} is not an RFC 3339 timestamp or epoch milliseconds"),
+            )
+        })?,
+        RawTime::Invalid(what) => {
+            return Err(Rejection::new(
+                Reason::BadTimestamp,
+                format!("{field} is {what}, expected an RFC 3339 string or epoch milliseconds"),
+            ))
+        }
+    };
+    if !(MIN_TIMESTAMP_MS..=limits.max_timestamp_ms).contains(&at_ms) {
+        return Err(Rejection::new(
+            Reason::BadTimestamp,
+            format!(
+                "{field} {} is outside [1990-01-01, now + 1 day]",
+                dataflows::format_rfc3339_ms(at_ms)
+            ),
+        ));
+    }
+    Ok(at_ms)
+}
+
+fn optional_time(
+    field: &str,
+    raw: &Option<RawTime<'_>>,
+    limits: &DecodeLimits,
+) -> Result<Option<i64>, Rejection> {
+    raw.as_ref()
+        .map(|raw| timestamp(field, raw, limits))
+        .transpose()
+}
+
+/// Decodes one comment record (a JSON object; SPEC §1.1).
+pub fn decode_comment(bytes: &[u8], limits: &DecodeLimits) -> Result<CommentEvent, Rejection> {
+    let text = preflight(bytes, limits)?;
+    let raw: RawComment<'_> = serde_json::from_str(text).map_err(json_error)?;
+    let id = match raw.id {
+        None => return Err(Rejection::new(Reason::MissingField, "missing field `id`")),
+        Some(id) if id.is_empty() => {
+            return Err(Rejection::new(Reason::InvalidField, "`id` is empty"))
+        }
+        Some(id) if id.len() > MAX_ID_BYTES => {
+            return Err(Rejection::new(
+                Reason::InvalidField,
+                format!("`id` is {} bytes, the limit is {MAX_ID_BYTES}", id.len()),
+            ))
+        }
+        Some(id) => id.into_owned(),
+    };
+    if raw.deleted == Some(true) {
+        let deleted_at_ms = optional_time("deleted_at", &raw.deleted_at, limits)?;
+        return Ok(CommentEvent::Delete { id, deleted_at_ms });
+    }
+    let Some(text) = raw.text else {
+        return Err(Rejection::new(Reason::MissingField, "missing field `text`"));
+    };
+    let Some(created_at) = raw.created_at else {
+        return Err(Rejection::new(
+            Reason::MissingField,
+            "missing field `created_at`",
+        ));
+    };
+    let created_at_ms = timestamp("created_at", &created_at, limits)?;
+    let edited_at_ms = optional_time("edited_at", &raw.edited_at, limits)?;
+    let score = match raw.score {
+        None => None,
+        Some(number) => Some(
+            number
+                .as_i64()
+                .or_else(|| number.as_f64().map(|f| f as i64))
+                .ok_or_else(|| {
+                    Rejection::new(
+                        Reason::InvalidField,
+                        format!("`score` {number} is not an integer"),
+                    )
+                })?,
+        ),
+    };
+    Ok(CommentEvent::Upsert(Comment {
+        id,
+        source: raw.source.map(Cow::into_owned),
+        channel: raw.channel.map(Cow::into_owned),
+        thread_id: raw.thread_id.map(Cow::into_owned),
+        parent_id: raw.parent_id.map(Cow::into_owned),
+        author: raw.author.map(Cow::into_owned),
+        text: text.into_owned(),
+        created_at_ms,
+        edited_at_ms,
+        score,
+    }))
+}
+
+#[derive(Deserialize)]
+struct RawEntity {
+    id: Option<String>,
+    #[serde(default)]
+    deleted: Option<bool>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    aliases: Option<Vec<String>>,
+    #[serde(default)]
+    symbols: Option<Vec<String>>,
+    #[serde(default)]
+    attributes: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// Decodes one catalog record (SPEC §1.2). `{"id": .., "deleted": true}` removes the entity
+/// (the file form of a Kafka tombstone).
+pub fn decode_entity(bytes: &[u8], limits: &DecodeLimits) -> Result<EntityEvent, Rejection> {
+    let text = preflight(bytes, limits)?;
+    let raw: RawEntity = serde_json::from_str(text).map_err(json_error)?;
+    let id = match raw.id {
+        None => return Err(Rejection::new(Reason::MissingField, "missing field `id`")),
+        Some(id) if id.trim().is_empty() => {
+            return Err(Rejection::new(Reason::InvalidField, "`id` is empty"))
+        }
+        Some(id) => id,
+    };
+    if raw.deleted == Some(true) {
+        return Ok(EntityEvent::Delete { id });
+    }
+    let attributes = raw
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (key, text)
+        })
+        .collect();
+    Ok(EntityEvent::Upsert(Entity {
+        name: raw.name.unwrap_or_else(|| id.clone()),
+        kind: raw.kind.unwrap_or_else(|| "entity".to_string()),
+        aliases: raw.aliases.unwrap_or_default(),
+        symbols: raw.symbols.unwrap_or_default(),
+        attributes,
+        id,
+    }))
+}
+
+/// Parses RFC 3339 (`2021-01-28T14:03:11Z`, fractions, `+hh:mm` offsets, `t`/space separator)
+/// to epoch milliseconds (fractions beyond ms are truncated).
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let mut value = 0i64;
+        for &c in b.get(range)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + i64::from(c - b'0');
+        }
+        Some(value)
+    };
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !(1..=12).contains(&month) || day < 1 || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let month_days = [
+        31,
+        28 + i64::from(is_leap(year)),
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if day > month_days[(month - 1) as usize] {
+        return None;
+    }
+    let mut index = 19;
+    let mut millis = 0i64;
+    if b[index] == b'.' {
+        index += 1;
+        let start = index;
+        while index < b.len() && b[index].is_ascii_digit() {
+            if index - start < 3 {
+                millis = millis * 10 + i64::from(b[index] - b'0');
+            }
+            index += 1;
+        }
+        if index == start {
+            return None;
+        }
+        for _ in (index - start)..3 {
+            millis *= 10;
+        }
+    }
+    let offset_minutes = match b.get(index)? {
+        b'Z' | b'z' if index + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if index + 6 == b.len() && b[index + 3] == b':' => {
+            let hours = digits(index + 1..index + 3)?;
+            let minutes = digits(index + 4..index + 6)?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let total = hours * 60 + minutes;
+            if *sign == b'+' {
+                total
+            } else {
+                -total
+            }
+        }
+        _ => return None,
+    };
+    let days = dataflows::days_from_civil(year, month as u32, day as u32);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> DecodeLimits {
+        DecodeLimits {
+            max_record_bytes: 1024,
+            max_timestamp_ms: 1_900_000_000_000,
+        }
+    }
+
+    fn reason(bytes: &[u8]) -> Reason {
+        decode_comment(bytes, &limits())
+            .expect_err("must be rejected")
+            .reason
+    }
+
+    #[test]
+    fn decodes_the_spec_example() {
+        let line = br#"{"id": "t1_gk2x0fa", "source": "reddit", "channel": "wallstreetbets",
+ "thread_id": "t3_l6x130", "parent_id": "t1_gk2wz9q", "author": "someuser",
+ "text": "GME to the moon \ud83d\ude80 $GME", "created_at": "2021-01-28T14:03:11Z",
+ "edited_at": null, "score": 12, "unknown": {"nested": [1, 2]}}"#;
+        let CommentEvent::Upsert(comment) = decode_comment(line, &limits()).unwrap() else {
+            panic!("expected an upsert")
+        };
+        assert_eq!(comment.id, "t1_gk2x0fa");
+        assert_eq!(comment.text, "GME to the moon 🚀 $GME");
+        assert_eq!(comment.created_at_ms, 1_611_842_591_000);
+        assert_eq!(comment.edited_at_ms, None);
+        assert_eq!(comment.score, Some(12));
+        assert_eq!(comment.author.as_deref(), Some("someuser"));
+    }
+
+    #[test]
+    fn accepts_epoch_millis_and_deletes() {
+        let event = decode_comment(
+            br#"{"id":"a","text":"","created_at":1611842591000}"#,
+            &limits(),
+        )
+        .unwrap();
+        assert!(matches!(event, CommentEvent::Upsert(c) if c.created_at_ms == 1_611_842_591_000));
+        let event = decode_comment(br#"{"id":"a","deleted":true}"#, &limits()).unwrap();
+        assert_eq!(
+            event,
+            CommentEvent::Delete {
+                id: "a".into(),
+                deleted_at_ms: None
+            }
+        );
+        let event = decode_comment(
+            br#"{"id":"a","deleted":true,"deleted_at":"2021-01-28T14:03:11.5+01:00"}"#,
+            &limits(),
+        )
+        .unwrap();
+        assert_eq!(
+            event,
+            CommentEvent::Delete {
+                id: "a".into(),
+                deleted_at_ms: Some(1_611_842_591_000 - 3_600_000 + 500)
+            }
+        );
+    }
+
+    #[test]
+    fn every_reason_code_is_produced() {
+        assert_eq!(
+            reason(b"{\"id\":\"a\",\"text\":\"\xff\xfe\",\"created_at\":1}"),
+            Reason::InvalidUtf8
+        );
+        assert_eq!(reason(br#"{"id":"a","text":"x","#), Reason::InvalidJson);
+        assert_eq!(reason(b"not json"), Reason::InvalidJson);
+        assert_eq!(reason(b""), Reason::InvalidJson);
+        assert_eq!(reason(b"[1,2]"), Reason::NotAnObject);
+        assert_eq!(reason(b"\"text\""), Reason::NotAnObject);
+        assert_eq!(
+            reason(br#"{"text":"x","created_at":"2021-01-28T14:03:11Z"}"#),
+            Reason::MissingField
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","created_at":"2021-01-28T14:03:11Z"}"#),
+            Reason::MissingField
+        );
+        assert_eq!(reason(br#"{"id":"a","text":"x"}"#), Reason::MissingField);
+        assert_eq!(
+            reason(br#"{"id":"","text":"x","created_at":"2021-01-28T14:03:11Z"}"#),
+            Reason::InvalidField
+        );
+        assert_eq!(
+            reason(br#"{"id":7,"text":"x","created_at":"2021-01-28T14:03:11Z"}"#),
+            Reason::InvalidField
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","text":7,"created_at":"2021-01-28T14:03:11Z"}"#),
+            Reason::InvalidField
+        );
+        let long_id = format!(
+            r#"{{"id":"{}","text":"x","created_at":1611842591000}}"#,
+            "i".repeat(300)
+        );
+        assert_eq!(reason(long_id.as_bytes()), Reason::InvalidField);
+        assert_eq!(
+            reason(br#"{"id":"a","text":"x","created_at":"yesterday"}"#),
+            Reason::BadTimestamp
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","text":"x","created_at":"1970-01-01T00:00:00Z"}"#),
+            Reason::BadTimestamp
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","text":"x","created_at":"2099-01-01T00:00:00Z"}"#),
+            Reason::BadTimestamp
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","text":"x","created_at":true}"#),
+            Reason::BadTimestamp
+        );
+        assert_eq!(
+            reason(br#"{"id":"a","text":"x","created_at":"2021-02-30T00:00:00Z"}"#),
+            Reason::BadTimestamp
+        );
+        assert_eq!(
+            reason(
+                br#"{"id":"a","text":"x","created_at":"2021-01-28T14:03:11Z","edited_at":"soon"}"#
+            ),
+            Reason::BadTimestamp
+        );
+        let big = format!(
+            r#"{{"id":"a","text":"{}","created_at":1611842591000}}"#,
+            "x".repeat(2000)
+        );
+        assert_eq!(reason(big.as_bytes()), Reason::Oversize);
+        let codes: std::collections::BTreeSet<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Reason::ALL.len(), "codes are distinct");
+    }
+
+    #[test]
+    fn decodes_entities_and_entity_deletes() {
+        let line = br#"{"id":"GME","kind":"ticker","name":"GameStop Corp.","aliases":["GameStop"],"symbols":["GME"],"attributes":{"sector":"Consumer Cyclical","etf":false}}"#;
+        let EntityEvent::Upsert(entity) = decode_entity(line, &limits()).unwrap() else {
+            panic!("expected an upsert")
+        };
+        assert_eq!(entity.name, "GameStop Corp.");
+        assert_eq!(entity.attributes["sector"], "Consumer Cyclical");
+        assert_eq!(entity.attributes["etf"], "false");
+        assert_eq!(
+            decode_entity(br#"{"id":"GME","deleted":true}"#, &limits()).unwrap(),
+            EntityEvent::Delete { id: "GME".into() }
+        );
+        assert_eq!(
+            decode_entity(br#"{"name":"x"}"#, &limits())
+                .unwrap_err()
+                .reason,
+            Reason::MissingField
+        );
+    }
+
+    #[test]
+    fn parses_rfc3339_variants() {
+        assert_eq!(
+            parse_rfc3339_ms("2021-01-28T14:03:11Z"),
+            Some(1_611_842_591_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2021-01-28t14:03:11z"),
+            Some(1_611_842_591_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2021-01-28 14:03:11Z"),
+            Some(1_611_842_591_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2021-01-28T14:03:11.123456Z"),
+            Some(1_611_842_591_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2021-01-28T15:03:11+01:00"),
+            Some(1_611_842_591_000)
+        );
+        assert_eq!(parse_rfc3339_ms("2021-01-28T14:03:11"), None);
+        assert_eq!(parse_rfc3339_ms("2021-13-28T14:03:11Z"), None);
+        assert_eq!(
+            parse_rfc3339_ms("2020-02-29T00:00:00Z"),
+            Some(1_582_934_400_000)
+        );
+        assert_eq!(parse_rfc3339_ms("2021-02-29T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339_ms("2021-01-28T14:03:11.Z"), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! chatter: the IO side — decoding, sources, sinks, the timely runtime and the CLI — around
+//! the pure incremental logic in the `dataflows` crate.
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod gen;
+pub mod runtime;
+pub mod sink;
+pub mod source;
