@@ -87,7 +87,7 @@ fn advance(worker: &mut timely::worker::Worker, graph: &mut Graph, epoch: u64) {
     graph.comments.flush();
     graph.control.flush();
     while graph.probe.less_than(&epoch.saturating_sub(1)) {
-        worker.step_or_park(Some(Duration::from_millis(1)));
+        worker.step();
     }
 }
 
@@ -362,7 +362,7 @@ fn run_worker(
     graph.comments.flush();
     graph.control.flush();
     while graph.probe.less_than(&epoch) {
-        worker.step_or_park(Some(Duration::from_millis(1)));
+        worker.step();
     }
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
     drain(
@@ -427,7 +427,7 @@ fn agree_on_max(worker: &mut timely::worker::Worker, value: u64) -> u64 {
     input.advance_to(1);
     input.flush();
     while probe.less_than(&1) {
-        worker.step_or_park(Some(Duration::from_millis(1)));
+        worker.step();
     }
     seen.get()
 }

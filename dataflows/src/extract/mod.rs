@@ -4,9 +4,11 @@
 //! Matching rules, after NFKC normalisation of the text:
 //! - cashtag `$SYMBOL`, case-insensitive, for the entity id and each of its symbols;
 //! - each symbol of two or more characters as a whole token, case-sensitive, unless the symbol is
-//!   on the cashtag-only list (common words such as `DD`, `CEO`, `ON`, see [`DEFAULT_CASHTAG_ONLY`]);
+//!   cashtag-only: jargon such as `DD`, `CEO`, `YOLO` ([`DEFAULT_CASHTAG_ONLY`]) and symbols that
+//!   are common English words such as `ON`, `IT`, `ALL` ([`is_common_word`]);
 //! - each alias as a whole phrase, case-insensitive, any whitespace run matching one space, unless
-//!   the alias is a single ordinary word on the alias stop list (see [`DEFAULT_ALIAS_STOP_WORDS`]).
+//!   the alias is a single English dictionary word such as "Target" or "Apple"
+//!   ([`is_dictionary_word`]): those would tag every "price target".
 //!
 //! Word boundaries are characters that are not alphanumeric (Unicode). A comment mentions an
 //! entity once however often it names it.
@@ -17,131 +19,55 @@ pub mod sentiment;
 use crate::model::{Entity, EntityKey};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
-/// Symbols that are ordinary words or jargon in comment text: they match only as `$CASHTAGS`.
-/// Measured on r/wallstreetbets, where each appears as a bare upper-case word in 600–8,000 posts
-/// without meaning the ticker (shared/data/README.md). Extend it with `extract.cashtag_only`.
+/// Jargon and abbreviations that are not dictionary words but appear as bare upper-case
+/// words on r/wallstreetbets without meaning the ticker (shared/data/README.md measures DD in
+/// 8.1k posts, YOLO 7.5k, CEO 2.7k, HODL 2.1k …). Such symbols match only as `$CASHTAGS`.
+/// Symbols whose lower-case form is a common English word (ON, IT, ALL, YOU, HOLD, NOW, CAT …,
+/// the SCOWL size-10/20 lists in `assets/words-common.txt`) are cashtag-only as well.
 pub const DEFAULT_CASHTAG_ONLY: &[&str] = &[
-    "A", "ALL", "AM", "AN", "AND", "ANY", "ARE", "AS", "AT", "ATH", "BE", "BIG", "BUY", "BY",
-    "CAN", "CEO", "CFO", "DD", "DO", "EOD", "EPS", "ETF", "EV", "EVER", "FOR", "FREE", "FUN", "GO",
-    "GOOD", "HAS", "HE", "HODL", "HOLD", "IMO", "IN", "IPO", "IS", "IT", "ITM", "JUST", "LOL",
-    "LOVE", "MAN", "ME", "MORE", "MOON", "MY", "NEW", "NEXT", "NO", "NOW", "OF", "OI", "ON", "ONE",
-    "OR", "OTM", "OUT", "PM", "PT", "RE", "REAL", "RH", "RUN", "SEC", "SEE", "SI", "SO", "TA",
-    "TD", "THE", "TIME", "TLDR", "TO", "TV", "UK", "UP", "US", "USA", "USD", "VERY", "WE", "WSB",
-    "YOLO", "YOU", "FUND", "PLAY", "WELL", "LIFE", "LOW", "HIGH", "OPEN", "TECH", "GAIN", "CASH",
-    "BEST", "NICE", "EAT", "CAR", "FAST", "BOX", "AI", "API", "IRS", "FDA",
+    "ATH", "CEO", "CFO", "COO", "CTO", "DD", "EOD", "EPS", "ETF", "EV", "FD", "FOMO", "HODL",
+    "IMO", "IPO", "ITM", "LOL", "OTM", "PT", "RH", "SEC", "SI", "TA", "TD", "TLDR", "USA", "USD",
+    "UK", "US", "WSB", "YOLO", "API", "IRS", "FDA", "GDP", "CPI", "ETA", "IV", "OI", "PM", "AM",
+    "TV", "AI", "NFT", "ESG", "IRA", "LLC", "PR", "QE", "RSI", "SPAC", "ATM",
 ];
 
-/// Single-word aliases that are ordinary words: matching them case-insensitively would tag
-/// every "target price" or "apple pie". Entities keep their symbols and multi-word aliases.
-pub const DEFAULT_ALIAS_STOP_WORDS: &[&str] = &[
-    "apple",
-    "target",
-    "visa",
-    "express",
-    "amazon",
-    "alphabet",
-    "meta",
-    "block",
-    "match",
-    "square",
-    "gap",
-    "ford",
-    "shell",
-    "oracle",
-    "best",
-    "general",
-    "american",
-    "united",
-    "first",
-    "national",
-    "global",
-    "international",
-    "energy",
-    "capital",
-    "financial",
-    "ventures",
-    "partners",
-    "trust",
-    "realty",
-    "resources",
-    "technologies",
-    "systems",
-    "solutions",
-    "therapeutics",
-    "pharmaceuticals",
-    "bancorp",
-    "insurance",
-    "holdings",
-    "group",
-    "company",
-    "corporation",
-    "inc",
-    "fund",
-    "etf",
-    "index",
-    "income",
-    "growth",
-    "value",
-    "dividend",
-    "equity",
-    "bond",
-    "gold",
-    "silver",
-    "oil",
-    "gas",
-    "water",
-    "health",
-    "care",
-    "home",
-    "life",
-    "mobile",
-    "data",
-    "digital",
-    "cloud",
-    "bank",
-    "market",
-    "moon",
-    "rocket",
-    "stock",
-    "stocks",
-    "calls",
-    "puts",
-    "option",
-    "options",
-    "hold",
-    "buy",
-    "sell",
-    "short",
-    "long",
-    "squeeze",
-    "play",
-    "news",
-    "money",
-    "cash",
-    "good",
-    "great",
-    "strong",
-    "power",
-    "future",
-    "now",
-    "next",
-    "new",
-    "one",
-    "live",
-    "love",
-    "fun",
-    "real",
-    "smart",
-    "simply",
-    "progressive",
-    "genesis",
-    "compass",
-    "wish",
-];
+/// The most common English words (SCOWL sizes 10 and 20, lower-case), one per line.
+const COMMON_WORDS: &str = include_str!("../../assets/words-common.txt");
+/// Further common English words (SCOWL size 35, lower-case), one per line.
+const LESS_COMMON_WORDS: &str = include_str!("../../assets/words-less-common.txt");
+
+fn dictionary() -> &'static (HashSet<&'static str>, HashSet<&'static str>) {
+    static WORDS: OnceLock<(HashSet<&'static str>, HashSet<&'static str>)> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        (
+            COMMON_WORDS
+                .lines()
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect(),
+            LESS_COMMON_WORDS
+                .lines()
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect(),
+        )
+    })
+}
+
+/// Whether `word` (lower-case) is one of the most common English words.
+pub fn is_common_word(word: &str) -> bool {
+    dictionary().0.contains(word)
+}
+
+/// Whether `word` (lower-case) is an English dictionary word (common or less common).
+pub fn is_dictionary_word(word: &str) -> bool {
+    let (common, less_common) = dictionary();
+    common.contains(word) || less_common.contains(word)
+}
 
 /// Extraction policy, part of the pipeline config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,10 +75,11 @@ pub struct ExtractConfig {
     /// Symbols that match only as cashtags (upper-case); the built-in list is added unless
     /// `default_stop_lists` is false.
     pub cashtag_only: BTreeSet<String>,
-    /// Single-word aliases (lower-case) that never match; the built-in list is added unless
-    /// `default_stop_lists` is false.
+    /// Single-word aliases (lower-case) that never match; English dictionary words are added
+    /// unless `default_stop_lists` is false.
     pub alias_stop_words: BTreeSet<String>,
-    /// Use [`DEFAULT_CASHTAG_ONLY`] and [`DEFAULT_ALIAS_STOP_WORDS`].
+    /// Use [`DEFAULT_CASHTAG_ONLY`], common-word symbols as cashtag-only, and dictionary words
+    /// as alias stop words.
     pub default_stop_lists: bool,
 }
 
@@ -170,7 +97,9 @@ impl ExtractConfig {
     fn is_cashtag_only(&self, symbol: &str) -> bool {
         symbol.chars().count() < 2
             || self.cashtag_only.contains(symbol)
-            || (self.default_stop_lists && DEFAULT_CASHTAG_ONLY.contains(&symbol))
+            || (self.default_stop_lists
+                && (DEFAULT_CASHTAG_ONLY.contains(&symbol)
+                    || is_common_word(&symbol.to_lowercase())))
     }
 
     fn is_stop_alias(&self, folded_alias: &str) -> bool {
@@ -180,7 +109,7 @@ impl ExtractConfig {
         if self.alias_stop_words.contains(folded_alias) {
             return true;
         }
-        self.default_stop_lists && DEFAULT_ALIAS_STOP_WORDS.contains(&folded_alias)
+        self.default_stop_lists && is_dictionary_word(folded_alias)
     }
 }
 
