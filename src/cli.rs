@@ -58,6 +58,9 @@ pub struct RunArgs {
     /// watermark's granularity).
     #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub batch_size: u64,
+    /// Write the final `entity_windows` rows (JSON Lines) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub windows_out: Option<PathBuf>,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -246,11 +249,6 @@ fn run(args: RunArgs) -> Result<()> {
         }
         demo_dir = Some(dir);
     }
-    if entities.is_none() {
-        tracing::warn!(
-            "no entity catalog (--entities or input.entities): nothing will be mentioned"
-        );
-    }
     if args.batch_size == 0 {
         return usage(Err(anyhow::anyhow!(
             "--batch-size 0: use a positive number of lines per epoch (default 50000)"
@@ -279,12 +277,18 @@ fn run(args: RunArgs) -> Result<()> {
         batch_records: args.batch_size,
         max_record_bytes: config.input.max_record_bytes,
         show_progress: !args.quiet && std::io::stderr().is_terminal(),
+        windows_out: args.windows_out.clone(),
     };
     for input in &settings.inputs {
         usage(input.check("input"))?;
     }
     if let Some(path) = &settings.entities {
         usage(InputSpec::File(path.clone()).check("entities file"))?;
+    }
+    if settings.entities.is_none() {
+        tracing::warn!(
+            "no entity catalog (--entities or input.entities): nothing will be mentioned"
+        );
     }
     let alerts_out = usage(open_output(&alerts_path))?;
     let dead_letters = DeadLetters::new(usage(open_output(&dead_path))?);

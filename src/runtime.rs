@@ -8,7 +8,7 @@
 //! end of input a flush makes every window seen final, so its alerts are emitted.
 
 use crate::decode::{decode_comment, decode_entity, DecodeLimits, Reason};
-use crate::sink::{file_source, now_ms, AlertJson, DeadLetters};
+use crate::sink::{file_source, now_ms, AlertJson, DeadLetters, WindowJson};
 use crate::source::{InputSpec, Line, LineReader};
 use anyhow::{anyhow, Context, Result};
 use dataflows::enrich::IngestCounters;
@@ -33,6 +33,8 @@ pub struct RunSettings {
     pub batch_records: u64,
     pub max_record_bytes: usize,
     pub show_progress: bool,
+    /// Where to write the `entity_windows` rows (JSON Lines) as they become final.
+    pub windows_out: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -106,6 +108,11 @@ pub fn run(
     alerts_out: Box<dyn Write + Send>,
     dead_letters: DeadLetters,
 ) -> Result<RunSummary> {
+    let windows_out: Arc<Mutex<Option<Box<dyn Write + Send>>>> =
+        Arc::new(Mutex::new(match &settings.windows_out {
+            Some(path) => Some(crate::sink::open_output(path)?),
+            None => None,
+        }));
     let total_bytes: u64 = settings
         .inputs
         .iter()
@@ -140,22 +147,36 @@ pub fn run(
         alert_error.clone(),
         bytes_read.clone(),
         progress.clone(),
+        windows_out.clone(),
     );
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
-        let (settings, cache, dead_letters, alerts_out, alert_error, bytes_read, progress) =
-            shared.clone();
-        run_worker(
-            worker,
-            &settings,
-            cache,
-            &dead_letters,
-            &alerts_out,
-            &alert_error,
-            &bytes_read,
-            progress.as_ref(),
-        )
-    })
-    .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
+    let guards =
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let (
+                settings,
+                cache,
+                dead_letters,
+                alerts_out,
+                alert_error,
+                bytes_read,
+                progress,
+                windows,
+            ) = shared.clone();
+            let outputs = Outputs {
+                dead_letters: &dead_letters,
+                alerts: &alerts_out,
+                alert_error: &alert_error,
+                windows: &windows,
+            };
+            run_worker(
+                worker,
+                &settings,
+                cache,
+                &outputs,
+                &bytes_read,
+                progress.as_ref(),
+            )
+        })
+        .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
     let mut summary = RunSummary::default();
     for result in guards.join() {
         let result = result.map_err(|error| anyhow!("a worker failed: {error}"))??;
@@ -191,22 +212,38 @@ pub fn run(
     if let Some(error) = alert_error.lock().ok().and_then(|mut e| e.take()) {
         anyhow::bail!("writing alert events failed: {error}");
     }
+    if let Some(out) = windows_out
+        .lock()
+        .map_err(|_| anyhow!("window writer poisoned"))?
+        .as_mut()
+    {
+        out.flush().context("cannot flush window rows")?;
+    }
+    if let Some(error) = alert_error.lock().ok().and_then(|mut e| e.take()) {
+        anyhow::bail!("writing outputs failed: {error}");
+    }
     dead_letters.finish()?;
     summary.dead_letters = dead_letters.counts();
     Ok(summary)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The writers shared by the workers.
+struct Outputs<'a> {
+    dead_letters: &'a DeadLetters,
+    alerts: &'a Mutex<Box<dyn Write + Send>>,
+    alert_error: &'a Mutex<Option<String>>,
+    windows: &'a Mutex<Option<Box<dyn Write + Send>>>,
+}
+
 fn run_worker(
     worker: &mut timely::worker::Worker,
     settings: &RunSettings,
     cache: MatcherCache,
-    dead_letters: &DeadLetters,
-    alerts_out: &Mutex<Box<dyn Write + Send>>,
-    alert_error: &Mutex<Option<String>>,
+    outputs: &Outputs<'_>,
     bytes_read: &Arc<AtomicU64>,
     progress: Option<&ProgressBar>,
 ) -> Result<WorkerResult> {
+    let dead_letters = outputs.dead_letters;
     let index = worker.index();
     let peers = worker.peers();
     let params = settings.params.clone();
@@ -255,6 +292,31 @@ fn run_worker(
             }
         }
     }
+    // Stdin can be read once: with stdin among the inputs, worker 0 reads and decodes every
+    // input and the others only run their share of the graph (comments are routed by id).
+    let reads_everything = settings.inputs.contains(&InputSpec::Stdin);
+    if reads_everything && index != 0 {
+        // Dropping an input handle closes that input on this worker.
+        drop(std::mem::replace(
+            &mut graph.comments,
+            dataflows::Handle::new(),
+        ));
+        drop(std::mem::replace(
+            &mut graph.control,
+            dataflows::Handle::new(),
+        ));
+        while !graph.probe.done() {
+            worker.step();
+            drain(&graph, index, settings, outputs, false);
+        }
+        return Ok(WorkerResult {
+            counters: graph.ingest.borrow().counters,
+            lines: 0,
+            entities,
+            table: None,
+            epoch_micros: None,
+        });
+    }
     let mut epoch = 1u64;
     advance(worker, &mut graph, epoch);
     let mut histogram = Histogram::<u64>::new(3).ok();
@@ -263,11 +325,6 @@ fn run_worker(
     let mut global_line = 0u64;
     for (input_index, spec) in settings.inputs.iter().enumerate() {
         let name = spec.name();
-        let only_worker_zero = *spec == InputSpec::Stdin;
-        if only_worker_zero && index != 0 {
-            // Stdin can be read once: worker 0 reads it; the others only follow the epochs.
-            continue;
-        }
         let counter = if index == 0 {
             bytes_read.clone()
         } else {
@@ -282,20 +339,13 @@ fn run_worker(
                 epoch_started = Instant::now();
                 epoch = line_epoch;
                 advance(worker, &mut graph, epoch);
-                drain(
-                    &graph,
-                    index,
-                    settings,
-                    dead_letters,
-                    alerts_out,
-                    alert_error,
-                );
+                drain(&graph, index, settings, outputs, false);
                 record_finished(&graph, &mut pending_epochs, histogram.as_mut());
                 if let Some(bar) = progress.filter(|_| index == 0) {
                     bar.set_position(bytes_read.load(Ordering::Relaxed));
                 }
             }
-            if !only_worker_zero && global_line % peers as u64 != index as u64 {
+            if !reads_everything && global_line % peers as u64 != index as u64 {
                 continue;
             }
             let (bytes, broken) = match line {
@@ -333,24 +383,6 @@ fn run_worker(
             }
         }
     }
-    // Stdin's line count is known to worker 0 only: agree on the final epoch.
-    let final_epoch = if settings.inputs.contains(&InputSpec::Stdin) && peers > 1 {
-        agree_on_max(worker, epoch)
-    } else {
-        epoch
-    };
-    while epoch < final_epoch {
-        epoch += 1;
-        advance(worker, &mut graph, epoch);
-        drain(
-            &graph,
-            index,
-            settings,
-            dead_letters,
-            alerts_out,
-            alert_error,
-        );
-    }
     // End of input: a final watermark over everything seen.
     if index == 0 {
         graph.control.send(Control::Flush);
@@ -365,14 +397,7 @@ fn run_worker(
         worker.step();
     }
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
-    drain(
-        &graph,
-        index,
-        settings,
-        dead_letters,
-        alerts_out,
-        alert_error,
-    );
+    drain(&graph, index, settings, outputs, true);
     let counters = graph.ingest.borrow().counters;
     let table = (index == 0).then(|| {
         let table = graph.table.borrow();
@@ -407,45 +432,13 @@ fn record_finished(
     }
 }
 
-/// The largest `value` over all workers (a tiny dataflow of its own).
-fn agree_on_max(worker: &mut timely::worker::Worker, value: u64) -> u64 {
-    use timely::dataflow::operators::core::{Input, Probe};
-    use timely::dataflow::operators::vec::Broadcast;
-    use timely::dataflow::operators::Inspect;
-    let seen = std::rc::Rc::new(std::cell::Cell::new(value));
-    let sink = seen.clone();
-    let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-        let (input, stream) = scope.new_input::<Vec<u64>>();
-        let probe = timely::dataflow::ProbeHandle::new();
-        stream
-            .broadcast()
-            .inspect(move |v| sink.set(sink.get().max(*v)))
-            .probe_with(&probe);
-        (input, probe)
-    });
-    input.send(value);
-    input.advance_to(1);
-    input.flush();
-    while probe.less_than(&1) {
-        worker.step();
-    }
-    seen.get()
-}
-
-/// Moves refusals to the dead letters and (worker 0) alert events to the alert output; drops
-/// sealed rows (the lake will persist them before dropping).
-fn drain(
-    graph: &Graph,
-    index: usize,
-    settings: &RunSettings,
-    dead_letters: &DeadLetters,
-    alerts_out: &Mutex<Box<dyn Write + Send>>,
-    alert_error: &Mutex<Option<String>>,
-) {
+/// Moves refusals to the dead letters and (worker 0) alert events to the alert output and
+/// sealed window rows to the window output (all live rows too when `last`).
+fn drain(graph: &Graph, index: usize, settings: &RunSettings, outputs: &Outputs<'_>, last: bool) {
     for refusal in graph.refusals.borrow_mut().drain(..) {
         let name = source_name(settings, refusal.position.source);
         let raw = crate::sink::input_json(&refusal.event);
-        dead_letters.write(
+        outputs.dead_letters.write(
             file_source(&name, refusal.position.offset),
             Reason::BeyondRetention,
             &refusal.detail,
@@ -456,12 +449,38 @@ fn drain(
         return;
     }
     let mut table = graph.table.borrow_mut();
-    table.sealed.clear();
+    let sealed = std::mem::take(&mut table.sealed);
+    if let Ok(mut guard) = outputs.windows.lock() {
+        if let Some(out) = guard.as_mut() {
+            let live = if last {
+                table.live.clone()
+            } else {
+                Default::default()
+            };
+            for ((_, window), (label, stat)) in sealed.iter().chain(live.iter()) {
+                let row = WindowJson::new(
+                    label,
+                    *window,
+                    settings.params.window_ms,
+                    stat,
+                    &settings.params,
+                );
+                let result = serde_json::to_writer(&mut *out, &row)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"));
+                if let Err(error) = result {
+                    if let Ok(mut slot) = outputs.alert_error.lock() {
+                        slot.get_or_insert_with(|| error.to_string());
+                    }
+                }
+            }
+        }
+    }
     if table.events.is_empty() {
         return;
     }
     let emitted_at = now_ms();
-    let Ok(mut out) = alerts_out.lock() else {
+    let Ok(mut out) = outputs.alerts.lock() else {
         return;
     };
     for event in table.events.drain(..) {
@@ -470,7 +489,7 @@ fn drain(
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"));
         if let Err(error) = result {
-            if let Ok(mut slot) = alert_error.lock() {
+            if let Ok(mut slot) = outputs.alert_error.lock() {
                 slot.get_or_insert_with(|| error.to_string());
             }
         }

@@ -74,6 +74,48 @@ impl AlertJson {
     }
 }
 
+/// One row of the `entity_windows` table (SPEC §3.3 columns).
+#[derive(Debug, Serialize)]
+pub struct WindowJson {
+    pub entity_id: String,
+    pub entity_name: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub mentions: u64,
+    pub authors: u64,
+    pub sentiment_mean: f64,
+    pub baseline_mean: f64,
+    pub baseline_std: f64,
+    pub z: f64,
+    pub ratio: f64,
+    pub alert: bool,
+}
+
+impl WindowJson {
+    pub fn new(
+        label: &dataflows::model::EntityLabel,
+        window_start_ms: i64,
+        window_ms: i64,
+        stat: &dataflows::model::WindowStat,
+        params: &dataflows::Params,
+    ) -> WindowJson {
+        WindowJson {
+            entity_id: label.id.clone(),
+            entity_name: label.name.clone(),
+            window_start: format_rfc3339_ms(window_start_ms),
+            window_end: format_rfc3339_ms(window_start_ms + window_ms),
+            mentions: stat.counts.mentions,
+            authors: stat.counts.authors,
+            sentiment_mean: round(stat.sentiment_mean(), 4),
+            baseline_mean: round(stat.baseline_mean(), 4),
+            baseline_std: round(stat.baseline_std(), 4),
+            z: round(stat.z(), 4),
+            ratio: round(stat.ratio(), 4),
+            alert: params.rule.holds(stat),
+        }
+    }
+}
+
 /// A dead letter as written to the JSON Lines file (the lake adds a table with these columns).
 #[derive(Debug, Serialize)]
 pub struct DeadLetterJson<'a> {

@@ -1,0 +1,445 @@
+//! The command line as a user meets it: the demo, gen, run, check, exit codes and messages,
+//! and bad input of every kind.
+
+use crate::common::{chatter, comparable_alerts, read_jsonl, run_in, stderr};
+use chatter::gen::{self, GenConfig};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::Stdio;
+
+fn generated(dir: &std::path::Path, comments: u64, seed: u64) -> gen::GenSummary {
+    let config = GenConfig {
+        comments,
+        seed,
+        ..GenConfig::default()
+    };
+    gen::write_dir(&config, dir).expect("gen writes")
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let output = chatter().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for command in ["run", "gen", "check"] {
+        assert!(text.contains(command), "--help lists {command}: {text}");
+    }
+    let output = chatter().args(["run", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--input",
+        "--entities",
+        "--workers",
+        "--alerts-out",
+        "--dead-letters-out",
+        "--config",
+    ] {
+        assert!(text.contains(option), "run --help documents {option}");
+    }
+}
+
+#[test]
+fn the_demo_runs_with_no_arguments_and_fires_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_in(dir.path(), &["run", "-q"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert lines are JSON"))
+        .collect();
+    let fired = alerts.iter().filter(|a| a["kind"] == "fired").count();
+    assert!(fired >= 3, "the demo's 3 bursts fire: {alerts:?}");
+    for alert in &alerts {
+        for field in [
+            "alert_id",
+            "kind",
+            "rule",
+            "entity_id",
+            "entity_name",
+            "window_start",
+            "window_end",
+            "mentions",
+            "authors",
+            "baseline_mean",
+            "baseline_std",
+            "z",
+            "ratio",
+            "sentiment_mean",
+            "as_of",
+            "emitted_at",
+        ] {
+            assert!(alert.get(field).is_some(), "alert has {field}: {alert}");
+        }
+        let id = format!(
+            "velocity/{}/{}",
+            alert["entity_id"].as_str().unwrap(),
+            alert["window_start"].as_str().unwrap()
+        );
+        assert_eq!(alert["alert_id"], id.as_str());
+    }
+    assert!(
+        stderr(&output).contains("dead letters"),
+        "{}",
+        stderr(&output)
+    );
+    let dead = read_jsonl(&dir.path().join("dead_letters.jsonl"));
+    assert!(
+        !dead.is_empty(),
+        "the demo's malformed lines are dead letters"
+    );
+}
+
+#[test]
+fn gen_is_deterministic() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [&a, &b] {
+        let out = dir.path().join("load");
+        let output = chatter()
+            .args(["gen", "--comments", "3000", "--seed", "7", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    for file in ["comments.jsonl", "entities.jsonl"] {
+        let x = std::fs::read(a.path().join("load").join(file)).unwrap();
+        let y = std::fs::read(b.path().join("load").join(file)).unwrap();
+        assert!(x == y, "{file} differs between two runs with the same seed");
+    }
+    let c = tempfile::tempdir().unwrap();
+    generated(c.path(), 3000, 8);
+    let x = std::fs::read(a.path().join("load/comments.jsonl")).unwrap();
+    let z = std::fs::read(c.path().join("comments.jsonl")).unwrap();
+    assert!(x != z, "another seed gives other data");
+}
+
+/// Runs the pipeline on `dir`'s generated files.
+fn run_generated(
+    dir: &std::path::Path,
+    workers: &str,
+    batch: &str,
+    tag: &str,
+) -> std::process::Output {
+    run_in(
+        dir,
+        &[
+            "run",
+            "-q",
+            "-i",
+            "comments.jsonl",
+            "-e",
+            "entities.jsonl",
+            "-w",
+            workers,
+            "--batch-size",
+            batch,
+            "--alerts-out",
+            &format!("alerts-{tag}.jsonl"),
+            "--dead-letters-out",
+            &format!("dead-{tag}.jsonl"),
+            "--windows-out",
+            &format!("windows-{tag}.jsonl"),
+            "--summary-json",
+            &format!("summary-{tag}.json"),
+        ],
+    )
+}
+
+#[test]
+fn every_burst_fires_and_workers_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generated(dir.path(), 30_000, 11);
+    assert!(summary.bursts.len() >= 3, "{summary:?}");
+    let one = run_generated(dir.path(), "1", "2000", "w1");
+    assert!(one.status.success(), "{}", stderr(&one));
+    let two = run_generated(dir.path(), "2", "2000", "w2");
+    assert!(two.status.success(), "{}", stderr(&two));
+    let alerts = read_jsonl(&dir.path().join("alerts-w1.jsonl"));
+    let fired: BTreeSet<(String, String)> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "fired")
+        .map(|a| {
+            (
+                a["entity_id"].as_str().unwrap().to_string(),
+                a["window_start"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for burst in &summary.bursts {
+        let key = (
+            burst.entity_id.clone(),
+            dataflows::format_rfc3339_ms(burst.window_start_ms),
+        );
+        assert!(
+            fired.contains(&key),
+            "burst {key:?} fired; fired: {fired:?}"
+        );
+    }
+    assert_eq!(
+        comparable_alerts(&dir.path().join("alerts-w1.jsonl")),
+        comparable_alerts(&dir.path().join("alerts-w2.jsonl")),
+        "1 and 2 workers emit the same alert events"
+    );
+    let rows = |tag: &str| {
+        let mut rows: Vec<String> = read_jsonl(&dir.path().join(format!("windows-{tag}.jsonl")))
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        rows("w1"),
+        rows("w2"),
+        "1 and 2 workers give the same window table"
+    );
+    let s1: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary-w1.json")).unwrap())
+            .unwrap();
+    let s2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary-w2.json")).unwrap())
+            .unwrap();
+    for key in [
+        "inserts",
+        "edits",
+        "deletes",
+        "refused",
+        "dead_letters",
+        "windows",
+        "alerts_fired",
+    ] {
+        assert_eq!(s1[key], s2[key], "summary {key} agrees");
+    }
+    assert!(
+        s1["edits"].as_u64().unwrap() > 0 && s1["deletes"].as_u64().unwrap() > 0,
+        "{s1}"
+    );
+    assert_eq!(
+        s1["inserts"].as_u64().unwrap(),
+        summary.comments,
+        "every generated comment is inserted once"
+    );
+}
+
+#[test]
+fn malformed_lines_become_dead_letters_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generated(dir.path(), 5_000, 3);
+    let output = run_generated(dir.path(), "2", "1000", "x");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dead = read_jsonl(&dir.path().join("dead-x.jsonl"));
+    let decode_failures: Vec<_> = dead
+        .iter()
+        .filter(|d| d["reason"] != "beyond_retention")
+        .collect();
+    assert_eq!(
+        decode_failures.len() as u64,
+        summary.malformed,
+        "every malformed line, no other"
+    );
+    let reasons: BTreeSet<&str> = decode_failures
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap())
+        .collect();
+    for reason in [
+        "invalid_json",
+        "not_an_object",
+        "missing_field",
+        "invalid_field",
+        "bad_timestamp",
+        "invalid_utf8",
+    ] {
+        assert!(reasons.contains(reason), "{reason} among {reasons:?}");
+    }
+    let comments = std::fs::read(dir.path().join("comments.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = comments.split(|b| *b == b'\n').collect();
+    use base64::Engine;
+    for letter in decode_failures {
+        let source = letter["source"].as_str().unwrap();
+        let line: usize = source.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(source.starts_with("file:comments.jsonl:"), "{source}");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(letter["raw_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(raw, lines[line - 1], "the original bytes of line {line}");
+        assert!(!letter["error"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn stdin_gives_the_same_alerts_as_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path(), 8_000, 5);
+    let file = run_generated(dir.path(), "2", "1000", "file");
+    assert!(file.status.success(), "{}", stderr(&file));
+    let mut child = chatter()
+        .args([
+            "run",
+            "-q",
+            "-i",
+            "-",
+            "-e",
+            "entities.jsonl",
+            "-w",
+            "2",
+            "--batch-size",
+            "1000",
+            "--alerts-out",
+            "alerts-stdin.jsonl",
+            "--dead-letters-out",
+            "dead-stdin.jsonl",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(dir.path().join("comments.jsonl")).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        comparable_alerts(&dir.path().join("alerts-file.jsonl")),
+        comparable_alerts(&dir.path().join("alerts-stdin.jsonl"))
+    );
+}
+
+#[test]
+fn bad_arguments_and_configs_exit_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = run_in(dir.path(), &["run", "-i", "nope.jsonl"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let message = stderr(&missing);
+    assert!(
+        message.contains("nope.jsonl") && message.lines().count() == 1,
+        "{message}"
+    );
+
+    std::fs::write(dir.path().join("typo.toml"), "[windows]\nsise = \"5m\"\n").unwrap();
+    let typo = run_in(dir.path(), &["check", "--config", "typo.toml"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        stderr(&typo).contains("sise") && stderr(&typo).contains("typo.toml"),
+        "{}",
+        stderr(&typo)
+    );
+
+    std::fs::write(
+        dir.path().join("negative.toml"),
+        "[windows]\nsize = \"-5m\"\n",
+    )
+    .unwrap();
+    let negative = run_in(dir.path(), &["run", "--config", "negative.toml"]);
+    assert_eq!(negative.status.code(), Some(2));
+    assert!(
+        stderr(&negative).contains("windows.size"),
+        "{}",
+        stderr(&negative)
+    );
+
+    let workers = run_in(dir.path(), &["run", "-w", "0"]);
+    assert_eq!(workers.status.code(), Some(2));
+
+    let unknown = run_in(dir.path(), &["run", "--bogus"]);
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chatter.example.toml");
+    let ok = run_in(
+        dir.path(),
+        &["check", "--config", example.to_str().unwrap(), "--print"],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("baseline_windows = 12"));
+}
+
+#[test]
+fn a_truncated_gzip_keeps_what_was_read_and_dead_letters_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path(), 20_000, 9);
+    let plain = std::fs::read(dir.path().join("comments.jsonl")).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&plain).unwrap();
+    let gz = encoder.finish().unwrap();
+    std::fs::write(dir.path().join("cut.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "run",
+            "-q",
+            "-i",
+            "cut.jsonl.gz",
+            "-e",
+            "entities.jsonl",
+            "--alerts-out",
+            "a.jsonl",
+            "--dead-letters-out",
+            "d.jsonl",
+            "--summary-json",
+            "s.json",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dead = read_jsonl(&dir.path().join("d.jsonl"));
+    assert_eq!(
+        dead.iter()
+            .filter(|d| d["reason"] == "truncated_input")
+            .count(),
+        1
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let inserts = summary["inserts"].as_u64().unwrap();
+    assert!(
+        inserts > 1_000 && inserts < 20_000,
+        "the first part was processed: {inserts}"
+    );
+}
+
+#[test]
+fn oversize_and_non_utf8_records_are_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("e.jsonl"),
+        br#"{"id":"ZQX","name":"Zeta Quux","aliases":["Zeta Quux"],"symbols":["ZQX"]}"#,
+    )
+    .unwrap();
+    let mut input = Vec::new();
+    input.extend_from_slice(br#"{"id":"a","text":"$ZQX","created_at":"2021-01-28T14:03:11Z"}"#);
+    input.push(b'\n');
+    input.extend_from_slice(
+        b"{\"id\":\"b\",\"text\":\"\xc3\x28\",\"created_at\":\"2021-01-28T14:03:11Z\"}\n",
+    );
+    input.extend_from_slice(
+        format!(
+            "{{\"id\":\"c\",\"text\":\"{}\",\"created_at\":\"2021-01-28T14:03:11Z\"}}\n",
+            "x".repeat(2_000_000)
+        )
+        .as_bytes(),
+    );
+    std::fs::write(dir.path().join("c.jsonl"), &input).unwrap();
+    let output = run_in(
+        dir.path(),
+        &[
+            "run",
+            "-q",
+            "-i",
+            "c.jsonl",
+            "-e",
+            "e.jsonl",
+            "--dead-letters-out",
+            "d.jsonl",
+            "--alerts-out",
+            "a.jsonl",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dead = read_jsonl(&dir.path().join("d.jsonl"));
+    let reasons: Vec<&str> = dead.iter().map(|d| d["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.contains(&"invalid_utf8") && reasons.contains(&"oversize"),
+        "{reasons:?}"
+    );
+    assert!(stderr(&output).contains("1 inserts"), "{}", stderr(&output));
+}

@@ -1,0 +1,5 @@
+//! All integration tests in one binary, so the suite links once.
+
+mod cli;
+mod common;
+mod real_data;
