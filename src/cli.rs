@@ -320,6 +320,7 @@ fn run(args: RunArgs) -> Result<()> {
             "watermark": dataflows::format_rfc3339_ms(summary.watermark_ms),
             "elapsed_seconds": summary.elapsed.as_secs_f64(),
             "workers": workers,
+            "peak_rss_bytes": summary.peak_rss_bytes,
             "epoch_p50_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.5)),
             "epoch_p99_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.99)),
         });

@@ -48,6 +48,8 @@ pub struct RunSummary {
     pub alerts: [u64; 3],
     pub watermark_ms: i64,
     pub elapsed: Duration,
+    /// Peak resident memory of the process in bytes (Linux; None elsewhere).
+    pub peak_rss_bytes: Option<u64>,
     /// Per-epoch processing time (µs): from sending an epoch to the graph finishing it.
     pub epoch_micros: Option<Histogram<u64>>,
 }
@@ -203,6 +205,7 @@ pub fn run(
         bar.finish_and_clear();
     }
     summary.elapsed = started.elapsed();
+    summary.peak_rss_bytes = peak_rss_bytes();
     {
         let mut out = alerts_out
             .lock()
@@ -509,4 +512,12 @@ fn source_name(settings: &RunSettings, source: u32) -> String {
             .map(InputSpec::name)
             .unwrap_or_default(),
     }
+}
+
+/// Peak resident set size of this process (`VmHWM` in /proc/self/status), Linux only.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -103,6 +103,9 @@ pub fn labelled<'scope>(
         })
 }
 
+/// A window row keyed by (entity, window): the label and the stats.
+pub type Row = (MentionKey, (EntityLabel, WindowStat));
+
 /// An alert that currently holds, with the figures last emitted.
 #[derive(Debug, Clone, PartialEq)]
 struct ActiveAlert {
@@ -146,12 +149,7 @@ impl WindowTable {
         self.active.keys().copied().collect()
     }
 
-    fn apply_epoch(
-        &mut self,
-        params: &Params,
-        progress: Progress,
-        mut diffs: Vec<((MentionKey, (EntityLabel, WindowStat)), isize)>,
-    ) {
+    fn apply_epoch(&mut self, params: &Params, progress: Progress, mut diffs: Vec<(Row, isize)>) {
         let window_ms = params.window_ms;
         let sealed_before = if self.started {
             self.progress.horizon_ms
@@ -160,8 +158,7 @@ impl WindowTable {
         };
         // Consolidate, then apply retractions before insertions.
         diffs.sort();
-        let mut consolidated: Vec<((MentionKey, (EntityLabel, WindowStat)), isize)> =
-            Vec::with_capacity(diffs.len());
+        let mut consolidated: Vec<(Row, isize)> = Vec::with_capacity(diffs.len());
         for (data, diff) in diffs {
             match consolidated.last_mut() {
                 Some((last, total)) if *last == data => *total += diff,
@@ -302,7 +299,7 @@ pub fn materialize<'scope>(
     params: Params,
     table: Rc<RefCell<WindowTable>>,
 ) -> StreamVec<'scope, Time, ()> {
-    type Update = ((MentionKey, (EntityLabel, WindowStat)), Time, isize);
+    type Update = (Row, Time, isize);
     rows.inner
         .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
             progress,
@@ -310,10 +307,7 @@ pub fn materialize<'scope>(
             Pipeline,
             "Materialize",
             move |_capability, _info| {
-                let mut row_stash: BTreeMap<
-                    Time,
-                    Vec<((MentionKey, (EntityLabel, WindowStat)), isize)>,
-                > = BTreeMap::new();
+                let mut row_stash: BTreeMap<Time, Vec<(Row, isize)>> = BTreeMap::new();
                 let mut progress_stash: BTreeMap<Time, (Capability<Time>, Progress)> =
                     BTreeMap::new();
                 move |(input1, frontier1), (input2, frontier2), _output| {
