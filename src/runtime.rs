@@ -275,7 +275,7 @@ fn run_worker(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match decode_entity(&bytes, &limits) {
+            match decode_entity(bytes, &limits) {
                 Ok(event) => {
                     entities += 1;
                     graph.control.send(Control::Entity(Positioned {
@@ -369,7 +369,7 @@ fn run_worker(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match decode_comment(&bytes, &limits) {
+            match decode_comment(bytes, &limits) {
                 Ok(event) => graph.comments.send(Positioned {
                     position: Position {
                         source: 1 + input_index as u32,

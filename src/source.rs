@@ -76,13 +76,14 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// One line of an input.
+/// One line of an input, borrowed from the reader's buffer (reused for every line, so that
+/// reading costs no allocation per record).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Line {
+pub enum Line<'a> {
     /// A complete line (without the line terminator).
-    Complete(Vec<u8>),
+    Complete(&'a [u8]),
     /// The input failed inside this line; the bytes read so far and the error.
-    Broken(Vec<u8>, String),
+    Broken(&'a [u8], String),
 }
 
 /// Lines of one input, numbered from 1.
@@ -90,6 +91,7 @@ pub struct LineReader {
     reader: Box<dyn BufRead + Send>,
     line_number: u64,
     done: bool,
+    buffer: Vec<u8>,
 }
 
 impl LineReader {
@@ -125,16 +127,18 @@ impl LineReader {
             reader,
             line_number: 0,
             done: false,
+            buffer: Vec::with_capacity(1 << 16),
         })
     }
 
     /// The next line and its number, or None at the end.
-    pub fn next_line(&mut self) -> Option<(u64, Line)> {
+    pub fn next_line(&mut self) -> Option<(u64, Line<'_>)> {
         if self.done {
             return None;
         }
-        let mut line = Vec::new();
-        match self.reader.read_until(b'\n', &mut line) {
+        let line = &mut self.buffer;
+        line.clear();
+        match self.reader.read_until(b'\n', line) {
             Ok(0) => {
                 self.done = true;
                 None
@@ -163,10 +167,18 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn lines(path: &Path) -> Vec<Line> {
+    /// Owned copies: `Ok(bytes)` for complete lines, `Err(bytes)` for a broken one.
+    fn lines(path: &Path) -> Vec<Result<Vec<u8>, Vec<u8>>> {
         let mut reader =
             LineReader::open(&InputSpec::File(path.to_path_buf()), Arc::default()).unwrap();
-        std::iter::from_fn(|| reader.next_line().map(|(_, line)| line)).collect()
+        let mut out = Vec::new();
+        while let Some((_, line)) = reader.next_line() {
+            out.push(match line {
+                Line::Complete(bytes) => Ok(bytes.to_vec()),
+                Line::Broken(bytes, _) => Err(bytes.to_vec()),
+            });
+        }
+        out
     }
 
     #[test]
@@ -177,10 +189,10 @@ mod tests {
         assert_eq!(
             lines(&plain),
             vec![
-                Line::Complete(b"one".to_vec()),
-                Line::Complete(b"two".to_vec()),
-                Line::Complete(Vec::new()),
-                Line::Complete(b"three".to_vec()),
+                Ok(b"one".to_vec()),
+                Ok(b"two".to_vec()),
+                Ok(Vec::new()),
+                Ok(b"three".to_vec()),
             ]
         );
         let gz = dir.path().join("b.jsonl.gz");

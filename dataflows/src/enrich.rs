@@ -77,7 +77,9 @@ pub struct LiveComment {
 /// runtime between steps (for snapshots and metrics).
 #[derive(Debug, Default)]
 pub struct IngestState {
-    pub comments: HashMap<Arc<str>, LiveComment>,
+    /// Boxed: the map rehashes as it grows, and moving 24-byte entries beats moving 300-byte
+    /// comments (a profile showed 12% of run time in rehashing).
+    pub comments: HashMap<Arc<str>, Box<LiveComment>>,
     /// Comment ids by the window of their `created_at`, for eviction (entries may be stale).
     by_window: BTreeMap<i64, Vec<Arc<str>>>,
     /// Current catalog by id.
@@ -385,11 +387,11 @@ fn process_epoch(
                 let author_hash = author_hash(comment.author.as_deref());
                 let window = floor_window(comment.created_at_ms, window_ms);
                 let id: Arc<str> = Arc::from(comment.id.as_str());
-                let live = LiveComment {
+                let live = Box::new(LiveComment {
                     comment,
                     facts,
                     author_hash,
-                };
+                });
                 emit_mentions(out, &live, window_ms, time, 1);
                 match state.comments.insert(id.clone(), live) {
                     Some(old) => {
