@@ -175,7 +175,7 @@ impl Config {
         toml::from_str(text).map_err(|error| {
             let line = error
                 .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let message = error.message().trim().replace('\n', " ");
             match line {
                 Some(line) => anyhow::anyhow!("line {line}: {message}"),
