@@ -238,6 +238,21 @@ struct Outputs<'a> {
     windows: &'a Mutex<Option<Box<dyn Write + Send>>>,
 }
 
+impl Outputs<'_> {
+    /// Writes one JSON line; the first failure is kept and fails the run at the end (the
+    /// pipeline does not stop for it).
+    fn write_line(&self, out: &mut dyn Write, value: &impl serde::Serialize) {
+        let result = serde_json::to_writer(&mut *out, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(error) = result {
+            if let Ok(mut slot) = self.alert_error.lock() {
+                slot.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
+}
+
 fn run_worker(
     worker: &mut timely::worker::Worker,
     settings: &RunSettings,
@@ -259,39 +274,18 @@ fn run_worker(
         let name = spec.name();
         let mut reader = LineReader::open(&spec, Arc::default())?;
         while let Some((line_number, line)) = reader.next_line() {
-            let (bytes, broken) = match line {
-                Line::Complete(bytes) => (bytes, None),
-                Line::Broken(bytes, error) => (bytes, Some(error)),
-            };
-            if let Some(error) = broken {
-                dead_letters.write(
-                    file_source(&name, line_number),
-                    Reason::TruncatedInput,
-                    &error,
-                    &bytes,
-                );
-                continue;
-            }
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match decode_entity(bytes, &limits) {
-                Ok(event) => {
-                    entities += 1;
-                    graph.control.send(Control::Entity(Positioned {
-                        position: Position {
-                            source: 0,
-                            offset: line_number,
-                        },
-                        event,
-                    }));
-                }
-                Err(rejection) => dead_letters.write(
-                    file_source(&name, line_number),
-                    rejection.reason,
-                    &rejection.detail,
-                    &bytes,
-                ),
+            let decoded = decode_line(line, &name, line_number, dead_letters, |bytes| {
+                decode_entity(bytes, &limits)
+            });
+            if let Some(event) = decoded {
+                entities += 1;
+                graph.control.send(Control::Entity(Positioned {
+                    position: Position {
+                        source: 0,
+                        offset: line_number,
+                    },
+                    event,
+                }));
             }
         }
     }
@@ -351,38 +345,17 @@ fn run_worker(
             if !reads_everything && global_line % peers as u64 != index as u64 {
                 continue;
             }
-            let (bytes, broken) = match line {
-                Line::Complete(bytes) => (bytes, None),
-                Line::Broken(bytes, error) => (bytes, Some(error)),
-            };
-            if let Some(error) = broken {
-                let detail = format!("input ended inside a record: {error}");
-                dead_letters.write(
-                    file_source(&name, line_number),
-                    Reason::TruncatedInput,
-                    &detail,
-                    &bytes,
-                );
-                tracing::warn!(input = %name, line = line_number, %error, "input truncated; continuing with the next input");
-                continue;
-            }
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match decode_comment(bytes, &limits) {
-                Ok(event) => graph.comments.send(Positioned {
+            let decoded = decode_line(line, &name, line_number, dead_letters, |bytes| {
+                decode_comment(bytes, &limits)
+            });
+            if let Some(event) = decoded {
+                graph.comments.send(Positioned {
                     position: Position {
                         source: 1 + input_index as u32,
                         offset: line_number,
                     },
                     event,
-                }),
-                Err(rejection) => dead_letters.write(
-                    file_source(&name, line_number),
-                    rejection.reason,
-                    &rejection.detail,
-                    &bytes,
-                ),
+                });
             }
         }
     }
@@ -417,6 +390,34 @@ fn run_worker(
         table,
         epoch_micros: if index == 0 { histogram } else { None },
     })
+}
+
+/// Decodes one input line: the event, or None for a blank line or after dead-lettering it
+/// (a line the input broke off inside is `truncated_input`).
+fn decode_line<E>(
+    line: Line<'_>,
+    name: &str,
+    line_number: u64,
+    dead_letters: &DeadLetters,
+    decode: impl FnOnce(&[u8]) -> Result<E, crate::decode::Rejection>,
+) -> Option<E> {
+    let source = || file_source(name, line_number);
+    match line {
+        Line::Broken(bytes, error) => {
+            let detail = format!("input ended inside a record: {error}");
+            dead_letters.write(source(), Reason::TruncatedInput, &detail, bytes);
+            tracing::warn!(input = %name, line = line_number, %error, "input truncated; continuing with the next input");
+            None
+        }
+        Line::Complete(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
+        Line::Complete(bytes) => match decode(bytes) {
+            Ok(event) => Some(event),
+            Err(rejection) => {
+                dead_letters.write(source(), rejection.reason, &rejection.detail, bytes);
+                None
+            }
+        },
+    }
 }
 
 /// Records how long each finished epoch took, from its first line to the graph finishing it.
@@ -468,14 +469,7 @@ fn drain(graph: &Graph, index: usize, settings: &RunSettings, outputs: &Outputs<
                     stat,
                     &settings.params,
                 );
-                let result = serde_json::to_writer(&mut *out, &row)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| out.write_all(b"\n"));
-                if let Err(error) = result {
-                    if let Ok(mut slot) = outputs.alert_error.lock() {
-                        slot.get_or_insert_with(|| error.to_string());
-                    }
-                }
+                outputs.write_line(&mut **out, &row);
             }
         }
     }
@@ -487,15 +481,7 @@ fn drain(graph: &Graph, index: usize, settings: &RunSettings, outputs: &Outputs<
         return;
     };
     for event in table.events.drain(..) {
-        let json = AlertJson::new(&event, emitted_at);
-        let result = serde_json::to_writer(&mut *out, &json)
-            .map_err(std::io::Error::from)
-            .and_then(|()| out.write_all(b"\n"));
-        if let Err(error) = result {
-            if let Ok(mut slot) = outputs.alert_error.lock() {
-                slot.get_or_insert_with(|| error.to_string());
-            }
-        }
+        outputs.write_line(&mut **out, &AlertJson::new(&event, emitted_at));
     }
 }
 

@@ -212,7 +212,7 @@ pub fn ingest<'scope>(
                         (Some((cap, _)), _) | (None, Some((cap, _))) => cap.clone(),
                         (None, None) => continue,
                     };
-                    let mut events = comment_entry.map(|(_, v)| v).unwrap_or_default();
+                    let events = comment_entry.map(|(_, v)| v).unwrap_or_default();
                     let controls = control_entry.map(|(_, v)| v).unwrap_or_default();
                     let mut state = state.borrow_mut();
                     process_epoch(
@@ -224,7 +224,7 @@ pub fn ingest<'scope>(
                         worker_index,
                         time,
                         controls,
-                        &mut events,
+                        events,
                         &mut buffer,
                     );
                     output.session(&capability).give_iterator(buffer.drain(..));
@@ -265,7 +265,7 @@ fn process_epoch(
     worker_index: usize,
     time: Time,
     mut controls: Vec<Control>,
-    events: &mut [Positioned<CommentEvent>],
+    mut events: Vec<Positioned<CommentEvent>>,
     out: &mut Vec<IngestOut>,
 ) {
     let previous = state.progress;
@@ -350,14 +350,7 @@ fn process_epoch(
     // refused: their windows are sealed.
     let horizon = previous.horizon_ms;
     events.sort_by_key(|event| event.position);
-    for Positioned { position, event } in events.iter_mut() {
-        let event = std::mem::replace(
-            event,
-            CommentEvent::Delete {
-                id: String::new(),
-                deleted_at_ms: None,
-            },
-        );
+    for Positioned { position, event } in events {
         match event {
             CommentEvent::Upsert(comment) => {
                 let change_at = comment.edited_at_ms.unwrap_or(max_event_ms);
@@ -375,7 +368,7 @@ fn process_epoch(
                     refuse(
                         state,
                         out,
-                        *position,
+                        position,
                         horizon,
                         field,
                         at,
@@ -419,7 +412,7 @@ fn process_epoch(
                 };
                 if let Some((field, at)) = refusal {
                     let event = CommentEvent::Delete { id, deleted_at_ms };
-                    refuse(state, out, *position, horizon, field, at, event);
+                    refuse(state, out, position, horizon, field, at, event);
                     continue;
                 }
                 match state.comments.remove(id.as_str()) {
