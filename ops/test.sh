@@ -16,8 +16,18 @@ echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --release --all-targets --locked -- -D warnings
 
 echo "== cargo test (release: one build for tests, runs and benches)"
-cargo test --release --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Library, binary and integration tests of every crate (doc examples are not tests here).
+set +e
+cargo test --release --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
 
 if [ ! -d ../shared/data ]; then
   echo "NOTE: ../shared/data is absent: the real-data test printed SKIPPED and asserted nothing."
 fi
+echo "chatter: $passed passed, $failed failed"
+exit "$status"
