@@ -13,6 +13,32 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A window's figures as alerts and window rows show them (SPEC §2.3), rounded to 4 decimals.
+#[derive(Debug, Serialize)]
+pub struct Figures {
+    pub mentions: u64,
+    pub authors: u64,
+    pub baseline_mean: f64,
+    pub baseline_std: f64,
+    pub z: f64,
+    pub ratio: f64,
+    pub sentiment_mean: f64,
+}
+
+impl Figures {
+    pub fn new(stat: &dataflows::model::WindowStat) -> Figures {
+        Figures {
+            mentions: stat.counts.mentions,
+            authors: stat.counts.authors,
+            baseline_mean: round(stat.baseline_mean(), 4),
+            baseline_std: round(stat.baseline_std(), 4),
+            z: round(stat.z(), 4),
+            ratio: round(stat.ratio(), 4),
+            sentiment_mean: round(stat.sentiment_mean(), 4),
+        }
+    }
+}
+
 /// The alert event value of SPEC §3.1, field order as documented.
 #[derive(Debug, Serialize)]
 pub struct AlertJson {
@@ -23,13 +49,8 @@ pub struct AlertJson {
     pub entity_name: String,
     pub window_start: String,
     pub window_end: String,
-    pub mentions: u64,
-    pub authors: u64,
-    pub baseline_mean: f64,
-    pub baseline_std: f64,
-    pub z: f64,
-    pub ratio: f64,
-    pub sentiment_mean: f64,
+    #[serde(flatten)]
+    pub figures: Figures,
     pub as_of: String,
     pub emitted_at: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -60,13 +81,7 @@ impl AlertJson {
             entity_name: event.label.name.clone(),
             window_start: format_rfc3339_ms(event.window_start_ms),
             window_end: format_rfc3339_ms(event.window_end_ms),
-            mentions: stat.counts.mentions,
-            authors: stat.counts.authors,
-            baseline_mean: round(stat.baseline_mean(), 4),
-            baseline_std: round(stat.baseline_std(), 4),
-            z: round(stat.z(), 4),
-            ratio: round(stat.ratio(), 4),
-            sentiment_mean: round(stat.sentiment_mean(), 4),
+            figures: Figures::new(stat),
             as_of: format_rfc3339_ms(event.as_of_ms),
             emitted_at: format_rfc3339_ms(emitted_at_ms),
             provisional: event.provisional,
@@ -81,13 +96,8 @@ pub struct WindowJson {
     pub entity_name: String,
     pub window_start: String,
     pub window_end: String,
-    pub mentions: u64,
-    pub authors: u64,
-    pub sentiment_mean: f64,
-    pub baseline_mean: f64,
-    pub baseline_std: f64,
-    pub z: f64,
-    pub ratio: f64,
+    #[serde(flatten)]
+    pub figures: Figures,
     pub alert: bool,
 }
 
@@ -104,13 +114,7 @@ impl WindowJson {
             entity_name: label.name.clone(),
             window_start: format_rfc3339_ms(window_start_ms),
             window_end: format_rfc3339_ms(window_start_ms + window_ms),
-            mentions: stat.counts.mentions,
-            authors: stat.counts.authors,
-            sentiment_mean: round(stat.sentiment_mean(), 4),
-            baseline_mean: round(stat.baseline_mean(), 4),
-            baseline_std: round(stat.baseline_std(), 4),
-            z: round(stat.z(), 4),
-            ratio: round(stat.ratio(), 4),
+            figures: Figures::new(stat),
             alert: params.rule.holds(stat),
         }
     }
