@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean checkout: formatting, lints, unit tests, the oracle
 # tests (1 and 2 workers) and the integration tests (CLI, bad input, real data when
-# ../shared/data is present). It installs what the tests need before running them; today
-# that is only the Rust toolchain's own components.
+# ../shared/data is present). The tests need nothing beyond the Rust toolchain (with its
+# rustfmt and clippy components) yet; later issues add a broker and a Python venv here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== rustfmt and clippy components"
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
+for tool in cargo-fmt cargo-clippy; do
+  command -v "$tool" >/dev/null || { echo "ops/test.sh: $tool is missing: install it with 'rustup component add rustfmt clippy'" >&2; exit 2; }
+done
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
