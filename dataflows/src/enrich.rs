@@ -7,8 +7,8 @@
 //! first the epoch's catalog changes (in position order), then its comment events (in position
 //! order, which is arrival order for any one id). Its output is a stream of [`IngestOut`]:
 //! mention updates (retractions of the replaced version, insertions of the new one), catalog
-//! label updates (worker 0 only), refusals (dead letters) and one [`Progress`] per epoch
-//! (worker 0 only).
+//! label updates (worker 0 only), refusals (dead letters) and one [`Progress`] per epoch it
+//! processed (identical on every worker).
 
 use crate::extract::{analyse, Matcher, MatcherCache, Scratch, TextFacts};
 use crate::model::{
@@ -440,9 +440,9 @@ fn process_epoch(
         horizon_ms: watermark_ms.saturating_sub(params.retention_ms),
     };
     state.progress = progress;
-    if worker_index == 0 {
-        out.push(IngestOut::Progress(progress));
-    }
+    // Every worker that processed this epoch reports it: an epoch in which worker 0 had
+    // nothing to do (say, one delete owned by worker 1) must still reach the table.
+    out.push(IngestOut::Progress(progress));
 }
 
 fn refuse(

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
@@ -291,8 +291,9 @@ impl WindowTable {
     }
 }
 
-/// The single-worker table and alert operator. `rows` is exchanged to worker 0; `progress`
-/// arrives on worker 0 only. Epoch `t` is applied when both inputs have passed `t`.
+/// The single-worker table and alert operator. `rows` and `progress` are exchanged to worker 0
+/// (every worker that processed an epoch reports the same progress for it). Epoch `t` is
+/// applied when both inputs have passed `t`.
 pub fn materialize<'scope>(
     rows: VecCollection<'scope, Time, (MentionKey, (EntityLabel, WindowStat))>,
     progress: StreamVec<'scope, Time, Progress>,
@@ -304,7 +305,7 @@ pub fn materialize<'scope>(
         .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
             progress,
             Exchange::new(|_: &Update| 0),
-            Pipeline,
+            Exchange::new(|_: &Progress| 0),
             "Materialize",
             move |_capability, _info| {
                 let mut row_stash: BTreeMap<Time, Vec<(Row, isize)>> = BTreeMap::new();
