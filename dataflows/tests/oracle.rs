@@ -6,7 +6,7 @@
 //! every accepted comment forever (no eviction) and freezes a window row and its alert state
 //! when the horizon seals it. The dataflow must agree row for row and alert for alert.
 //!
-//! Seeds: `CHATTER_ORACLE_SEEDS=a..b` (default 0..40) plus [`REGRESSION_SEEDS`]; a failure
+//! Seeds: `CHATTER_ORACLE_SEEDS=a..b` (default 0..100) plus [`REGRESSION_SEEDS`]; a failure
 //! prints the seed. Add failing seeds to `REGRESSION_SEEDS`.
 
 use dataflows::extract::{Matcher, MatcherCache, Scratch};
@@ -498,11 +498,11 @@ fn run_dataflow(epochs: Arc<Vec<Epoch>>, params: Params, workers: usize) -> Vec<
 }
 
 fn seeds() -> Vec<u64> {
-    let range = std::env::var("CHATTER_ORACLE_SEEDS").unwrap_or_else(|_| "0..40".to_string());
+    let range = std::env::var("CHATTER_ORACLE_SEEDS").unwrap_or_else(|_| "0..100".to_string());
     let (from, to) = range
         .split_once("..")
         .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-        .expect("CHATTER_ORACLE_SEEDS looks like 0..40");
+        .expect("CHATTER_ORACLE_SEEDS looks like 0..100");
     REGRESSION_SEEDS.iter().copied().chain(from..to).collect()
 }
 
