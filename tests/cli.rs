@@ -1,7 +1,7 @@
 //! The command line as a user meets it: the demo, gen, run, check, exit codes and messages,
 //! and bad input of every kind.
 
-use crate::common::{chatter, comparable_alerts, read_jsonl, run_in, stderr};
+use crate::common::{chatter, comparable_alerts, read_jsonl, run_generated, run_in, stderr};
 use chatter::gen::{self, GenConfig};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -112,38 +112,6 @@ fn gen_is_deterministic() {
     let x = std::fs::read(a.path().join("load/comments.jsonl")).unwrap();
     let z = std::fs::read(c.path().join("comments.jsonl")).unwrap();
     assert!(x != z, "another seed gives other data");
-}
-
-/// Runs the pipeline on `dir`'s generated files.
-fn run_generated(
-    dir: &std::path::Path,
-    workers: &str,
-    batch: &str,
-    tag: &str,
-) -> std::process::Output {
-    run_in(
-        dir,
-        &[
-            "run",
-            "-q",
-            "-i",
-            "comments.jsonl",
-            "-e",
-            "entities.jsonl",
-            "-w",
-            workers,
-            "--batch-size",
-            batch,
-            "--alerts-out",
-            &format!("alerts-{tag}.jsonl"),
-            "--dead-letters-out",
-            &format!("dead-{tag}.jsonl"),
-            "--windows-out",
-            &format!("windows-{tag}.jsonl"),
-            "--summary-json",
-            &format!("summary-{tag}.json"),
-        ],
-    )
 }
 
 #[test]

@@ -51,3 +51,35 @@ pub fn comparable_alerts(path: &Path) -> Vec<String> {
     alerts.sort();
     alerts
 }
+
+/// Runs the pipeline on `dir`'s generated files.
+pub fn run_generated(
+    dir: &std::path::Path,
+    workers: &str,
+    batch: &str,
+    tag: &str,
+) -> std::process::Output {
+    run_in(
+        dir,
+        &[
+            "run",
+            "-q",
+            "-i",
+            "comments.jsonl",
+            "-e",
+            "entities.jsonl",
+            "-w",
+            workers,
+            "--batch-size",
+            batch,
+            "--alerts-out",
+            &format!("alerts-{tag}.jsonl"),
+            "--dead-letters-out",
+            &format!("dead-{tag}.jsonl"),
+            "--windows-out",
+            &format!("windows-{tag}.jsonl"),
+            "--summary-json",
+            &format!("summary-{tag}.json"),
+        ],
+    )
+}

@@ -2,7 +2,7 @@
 //! Schemas in `schemas/v1/`: a small checker for the keywords those schemas use (type, enum,
 //! const, required, additionalProperties: false, minimum, minLength, items).
 
-use crate::common::{read_jsonl, run_in, stderr};
+use crate::common::{read_jsonl, run_generated, stderr};
 use serde_json::Value;
 use std::path::Path;
 
@@ -142,35 +142,19 @@ fn outputs_and_generated_inputs_match_the_schemas() {
         ..Default::default()
     };
     chatter::gen::write_dir(&config, dir.path()).unwrap();
-    let output = run_in(
-        dir.path(),
-        &[
-            "run",
-            "-q",
-            "-i",
-            "comments.jsonl",
-            "-e",
-            "entities.jsonl",
-            "--alerts-out",
-            "alerts.jsonl",
-            "--dead-letters-out",
-            "dead.jsonl",
-            "--windows-out",
-            "windows.jsonl",
-        ],
-    );
+    let output = run_generated(dir.path(), "1", "50000", "s");
     assert!(output.status.success(), "{}", stderr(&output));
     assert_all_match(
         "alert.schema.json",
-        &read_jsonl(&dir.path().join("alerts.jsonl")),
+        &read_jsonl(&dir.path().join("alerts-s.jsonl")),
     );
     assert_all_match(
         "dead_letter.schema.json",
-        &read_jsonl(&dir.path().join("dead.jsonl")),
+        &read_jsonl(&dir.path().join("dead-s.jsonl")),
     );
     assert_all_match(
         "entity_window.schema.json",
-        &read_jsonl(&dir.path().join("windows.jsonl")),
+        &read_jsonl(&dir.path().join("windows-s.jsonl")),
     );
     assert_all_match(
         "entity.schema.json",
