@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean checkout: formatting, lints, unit tests, the oracle
 # tests (1 and 2 workers) and the integration tests (CLI, bad input, real data when
-# ../shared/data is present). The tests need nothing beyond the Rust toolchain (with its
-# rustfmt and clippy components) yet; later issues add a broker and a Python venv here.
+# ../shared/data is present), the lake's crash tests, and the Python Parquet readers
+# (pyarrow, pandas, polars, duckdb from PyPI, in a venv this script creates and caches under
+# ~/.cache/chatter; override the place with CHATTER_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +11,23 @@ for tool in cargo-fmt cargo-clippy; do
   command -v "$tool" >/dev/null || { echo "ops/test.sh: $tool is missing: install it with 'rustup component add rustfmt clippy'" >&2; exit 2; }
 done
 
+cache="${CHATTER_CACHE:-$HOME/.cache/chatter}"
+venv="$cache/venv"
+echo "== Python readers venv ($venv)"
+if ! "$venv/bin/python" -c "import pyarrow, pandas, polars, duckdb" 2>/dev/null; then
+  command -v python3 >/dev/null || { echo "ops/test.sh: python3 is missing: install it (Debian: apt-get install python3 python3-venv)" >&2; exit 2; }
+  mkdir -p "$cache"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || { echo "ops/test.sh: cannot create a venv: install python3-venv" >&2; exit 2; }
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r ops/python-requirements.txt
+fi
+export CHATTER_PYTHON="$venv/bin/python"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy --release --all-targets --locked -- -D warnings
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (release: one build for tests, runs and benches)"
 log=$(mktemp)

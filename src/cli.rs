@@ -30,6 +30,33 @@ pub enum Command {
     Gen(GenArgs),
     /// Validate a config file and print what it compiles to.
     Check(CheckArgs),
+    /// Copy a lake's current snapshot to DEST (safe while chatter runs) and verify it.
+    Backup(BackupArgs),
+    /// Verify a backup and install it as a lake's newest snapshot (the next run resumes from it).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The lake to back up (the directory given to `chatter run --lake`).
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+    /// Destination: a new or empty directory; it becomes a lake holding the copy.
+    #[arg(long, value_name = "DEST")]
+    pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `chatter backup`.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The lake to install it into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+    /// Install even when the lake already has snapshots (they stay; the backup becomes newest).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +88,20 @@ pub struct RunArgs {
     /// Write the final `entity_windows` rows (JSON Lines) to this file.
     #[arg(long, value_name = "FILE")]
     pub windows_out: Option<PathBuf>,
+    /// The lake: Parquet snapshots that are also the checkpoint. The run resumes from the
+    /// newest complete snapshot in it. Default: output.lake, or ./lake.
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// Write no lake (and resume from none).
+    #[arg(long, conflicts_with = "lake")]
+    pub no_lake: bool,
+    /// Processing time between snapshots, like "60s" or "5m" (default: output.snapshot_interval,
+    /// 60s). Snapshots are also taken at the end of input and on SIGTERM/SIGINT.
+    #[arg(long, value_name = "DURATION")]
+    pub snapshot_interval: Option<String>,
+    /// Snapshots to keep (default: output.keep_snapshots, 10).
+    #[arg(long, value_name = "N")]
+    pub keep_snapshots: Option<usize>,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -145,6 +186,31 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => run(args),
         Command::Gen(args) => generate(args),
         Command::Check(args) => check(args),
+        Command::Backup(args) => {
+            let manifest = crate::lake::backup::backup(&args.lake, &args.to)?;
+            eprintln!(
+                "chatter: backed up snapshot {} of {} ({} files, {} bytes, checksums verified) to {}",
+                manifest.id,
+                args.lake.display(),
+                manifest.files.len() + 1,
+                manifest.files.iter().map(|f| f.bytes).sum::<u64>(),
+                args.to.display()
+            );
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let manifest = crate::lake::backup::restore(&args.from, &args.lake, args.force)?;
+            eprintln!(
+                "chatter: installed snapshot {} (frontier {}, watermark {}) from {} into {}: the next `chatter run --lake {}` resumes from it",
+                manifest.id,
+                manifest.frontier,
+                manifest.watermark,
+                args.from.display(),
+                args.lake.display(),
+                args.lake.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -229,7 +295,9 @@ fn run(args: RunArgs) -> Result<()> {
     let mut entities = args.entities.clone().or(config.input.entities.clone());
     let mut demo_dir = None;
     if inputs.is_empty() {
-        let dir = std::env::temp_dir().join(format!("chatter-demo-{}", std::process::id()));
+        // A fixed place: the demo is deterministic, so a second run finds the same input and
+        // resumes from the lake (there is nothing new to read).
+        let dir = std::env::temp_dir().join("chatter-demo");
         let demo = GenConfig {
             comments: 20_000,
             seed: 42,
@@ -278,6 +346,28 @@ fn run(args: RunArgs) -> Result<()> {
         max_record_bytes: config.input.max_record_bytes,
         show_progress: !args.quiet && std::io::stderr().is_terminal(),
         windows_out: args.windows_out.clone(),
+        lake: if args.no_lake {
+            None
+        } else {
+            let mut output = config.output.clone();
+            if let Some(interval) = &args.snapshot_interval {
+                output.snapshot_interval = interval.clone();
+            }
+            let interval_ms = usage(output.snapshot_interval_ms().map_err(|e| {
+                anyhow::anyhow!("{e} (--snapshot-interval or output.snapshot_interval)")
+            }))?;
+            let keep = args.keep_snapshots.unwrap_or(output.keep_snapshots);
+            if keep == 0 {
+                return usage(Err(anyhow::anyhow!(
+                    "--keep-snapshots 0 (output.keep_snapshots): keep at least 1 snapshot (default 10)"
+                )));
+            }
+            Some(runtime::LakeSettings {
+                root: args.lake.clone().unwrap_or(output.lake),
+                keep,
+                interval: std::time::Duration::from_millis(interval_ms as u64),
+            })
+        },
     };
     for input in &settings.inputs {
         usage(input.check("input"))?;
@@ -292,11 +382,20 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let alerts_out = usage(open_output(&alerts_path))?;
     let dead_letters = DeadLetters::new(usage(open_output(&dead_path))?);
+    let lake_root = settings.lake.as_ref().map(|l| l.root.clone());
     let result = runtime::run(settings, alerts_out, dead_letters);
     if let Some(dir) = demo_dir {
         let _ = std::fs::remove_dir_all(dir);
     }
     let summary = result?;
+    if let (Some(root), Some(manifest)) = (&lake_root, &summary.last_snapshot) {
+        eprintln!(
+            "chatter: lake {}/current = snapshot {} (read it with pandas.read_parquet(\"{}/current/mentions\"))",
+            root.display(),
+            manifest.id,
+            root.display()
+        );
+    }
     eprintln!("chatter: {}", summary.line());
     let dead: u64 = summary.dead_letters.values().sum();
     if dead > 0 {
@@ -312,6 +411,12 @@ fn run(args: RunArgs) -> Result<()> {
             "deletes_unknown": summary.counters.deletes_unknown,
             "refused": summary.counters.refused,
             "evicted": summary.counters.evicted,
+            "restored": summary.counters.restored,
+            "restored_from": summary.restored_from.map(|(id, _)| id),
+            "restore_seconds": summary.restored_from.map(|(_, took)| took.as_secs_f64()),
+            "snapshots": summary.snapshots,
+            "snapshot": summary.last_snapshot.as_ref().map(|m| m.id),
+            "interrupted": summary.interrupted,
             "dead_letters": summary.dead_letters,
             "windows": summary.windows,
             "alerts_fired": summary.alerts[0],

@@ -124,6 +124,12 @@ pub struct OutputConfig {
     /// Dead letters as JSON Lines; none = `dead_letters.jsonl` beside the alerts file, or in
     /// the working directory when alerts go to stdout.
     pub dead_letters: Option<PathBuf>,
+    /// The lake directory (snapshots and checkpoint).
+    pub lake: PathBuf,
+    /// Processing time between snapshots.
+    pub snapshot_interval: String,
+    /// Snapshots kept.
+    pub keep_snapshots: usize,
 }
 
 impl Default for OutputConfig {
@@ -131,7 +137,17 @@ impl Default for OutputConfig {
         OutputConfig {
             alerts: PathBuf::from("-"),
             dead_letters: None,
+            lake: PathBuf::from("lake"),
+            snapshot_interval: "60s".to_string(),
+            keep_snapshots: crate::lake::DEFAULT_KEEP,
         }
+    }
+}
+
+impl OutputConfig {
+    /// The snapshot interval, validated.
+    pub fn snapshot_interval_ms(&self) -> Result<i64> {
+        duration("output.snapshot_interval", &self.snapshot_interval, false)
     }
 }
 

@@ -8,18 +8,22 @@
 //! end of input a flush makes every window seen final, so its alerts are emitted.
 
 use crate::decode::{decode_comment, decode_entity, DecodeLimits, Reason};
+use crate::lake::tables::DeadLetterRecord;
+use crate::lake::writer::{LakeShared, RestorePlan};
+use crate::lake::{FilePosition, Lake, Snapshot, Sources};
 use crate::sink::{file_source, now_ms, AlertJson, DeadLetters, WindowJson};
 use crate::source::{InputSpec, Line, LineReader};
 use anyhow::{anyhow, Context, Result};
 use dataflows::enrich::IngestCounters;
 use dataflows::extract::MatcherCache;
 use dataflows::model::{Position, Positioned};
-use dataflows::{Control, Graph, Params};
+use dataflows::velocity::TableState;
+use dataflows::{Control, Graph, Hooks, Params};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +39,17 @@ pub struct RunSettings {
     pub show_progress: bool,
     /// Where to write the `entity_windows` rows (JSON Lines) as they become final.
     pub windows_out: Option<PathBuf>,
+    /// The lake (snapshots and checkpoint), if any.
+    pub lake: Option<LakeSettings>,
+}
+
+/// Where and how often to snapshot.
+#[derive(Clone, Debug)]
+pub struct LakeSettings {
+    pub root: PathBuf,
+    pub keep: usize,
+    /// Processing time between snapshots.
+    pub interval: Duration,
 }
 
 /// What a run did.
@@ -52,12 +67,40 @@ pub struct RunSummary {
     pub peak_rss_bytes: Option<u64>,
     /// Per-epoch processing time (µs): from sending an epoch to the graph finishing it.
     pub epoch_micros: Option<Histogram<u64>>,
+    /// The snapshot the run restored from, and how long restoring took.
+    pub restored_from: Option<(u64, Duration)>,
+    /// Snapshots published, and the last one's manifest.
+    pub snapshots: u64,
+    pub last_snapshot: Option<crate::lake::Manifest>,
+    /// The run stopped on SIGTERM/SIGINT before the end of its input.
+    pub interrupted: bool,
 }
 
 impl RunSummary {
     /// The one-line summary printed at the end of a run.
     pub fn line(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let lake = match (&self.restored_from, &self.last_snapshot) {
+            (None, None) => String::new(),
+            (restored, last) => format!(
+                "{}{}",
+                restored.map_or(String::new(), |(id, took)| format!(
+                    "; restored snapshot {id} ({} comments) in {:.2} s",
+                    self.counters.restored,
+                    took.as_secs_f64()
+                )),
+                last.as_ref().map_or(String::new(), |m| format!(
+                    "; lake: {} snapshot(s), current = {} (frontier {}, {} comments, {} mentions, {} window rows, {} alert events)",
+                    self.snapshots,
+                    m.id,
+                    m.frontier,
+                    m.tables.get("comments").map_or(0, |t| t.rows),
+                    m.tables.get("mentions").map_or(0, |t| t.rows),
+                    m.tables.get("entity_windows").map_or(0, |t| t.rows),
+                    m.tables.get("alerts").map_or(0, |t| t.rows),
+                ))
+            ),
+        };
         let dead: u64 = self.dead_letters.values().sum();
         let reasons = self
             .dead_letters
@@ -66,7 +109,8 @@ impl RunSummary {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "read {} records in {:.2} s ({:.0}/s): {} inserts, {} edits, {} deletes; {} dead letters{}; {} windows; alerts: {} fired, {} updated, {} retracted; watermark {}",
+            "{}read {} records in {:.2} s ({:.0}/s): {} inserts, {} edits, {} deletes; {} dead letters{}; {} windows; alerts: {} fired, {} updated, {} retracted; watermark {}{}",
+            if self.interrupted { "interrupted: " } else { "" },
             self.lines,
             secs,
             self.lines as f64 / secs,
@@ -80,6 +124,7 @@ impl RunSummary {
             self.alerts[1],
             self.alerts[2],
             dataflows::format_rfc3339_ms(self.watermark_ms),
+            lake,
         )
     }
 }
@@ -102,6 +147,75 @@ struct WorkerResult {
     entities: u64,
     table: Option<(u64, [u64; 3], i64)>,
     epoch_micros: Option<Histogram<u64>>,
+    snapshots: u64,
+    last_snapshot: Option<crate::lake::Manifest>,
+    interrupted: bool,
+}
+
+/// The lake side of a run: the writer, and the snapshot to resume from.
+#[derive(Clone)]
+struct LakeRun {
+    shared: Arc<LakeShared>,
+    plan: Option<Arc<RestorePlan>>,
+    interval: Duration,
+    next_id: u64,
+}
+
+/// Opens the lake and finds the snapshot to resume from; checks that it fits this run.
+fn open_lake(settings: &RunSettings, lake: &LakeSettings) -> Result<LakeRun> {
+    let usage = |e: anyhow::Error| anyhow::Error::new(crate::cli::UsageError(e));
+    let opened = Lake::open_or_create(&lake.root).map_err(usage)?;
+    let next_id = opened.snapshot_ids()?.last().map_or(1, |id| id + 1);
+    let plan = match opened.newest_valid()? {
+        None => None,
+        Some(snapshot) => {
+            let state = snapshot.state()?;
+            if state.params != settings.params {
+                return Err(usage(anyhow!(
+                    "the lake {} was written with other windows/alerts/extract settings than this run's: resume with the config that wrote it, or use a new --lake directory",
+                    lake.root.display()
+                )));
+            }
+            let recorded: Vec<&str> = snapshot
+                .manifest
+                .sources
+                .files
+                .iter()
+                .map(|f| f.input.as_str())
+                .collect();
+            let given: Vec<String> = settings.inputs.iter().map(InputSpec::name).collect();
+            if recorded != given.iter().map(String::as_str).collect::<Vec<_>>() {
+                return Err(usage(anyhow!(
+                    "the lake {} was written from the inputs {:?}, this run reads {:?}: resume with the same inputs in the same order, or use a new --lake directory",
+                    lake.root.display(),
+                    recorded,
+                    given
+                )));
+            }
+            // A crash between publishing a snapshot and moving `current` leaves `current`
+            // one behind: repair it.
+            opened.point_current(snapshot.manifest.id)?;
+            Some(Arc::new(RestorePlan { snapshot, state }))
+        }
+    };
+    let mut names = vec![settings
+        .entities
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()];
+    names.extend(settings.inputs.iter().map(InputSpec::name));
+    let shared = Arc::new(LakeShared::new(
+        opened,
+        lake.keep,
+        settings.params.clone(),
+        names,
+    ));
+    Ok(LakeRun {
+        shared,
+        plan,
+        interval: lake.interval,
+        next_id,
+    })
 }
 
 /// Runs the pipeline over the file source.
@@ -123,6 +237,25 @@ pub fn run(
     if let Some(entities) = &settings.entities {
         InputSpec::File(entities.clone()).check("entities file")?;
     }
+    let lake = settings
+        .lake
+        .as_ref()
+        .map(|lake| open_lake(&settings, lake))
+        .transpose()?;
+    let restored_from = lake
+        .as_ref()
+        .and_then(|l| l.plan.as_ref())
+        .map(|p| p.snapshot.manifest.id);
+    // SIGTERM / SIGINT: stop reading at the next epoch boundary, snapshot, exit 0. A second
+    // SIGINT exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("cannot install a signal handler")?;
+        signal_hook::flag::register(signal, stop.clone())
+            .context("cannot install a signal handler")?;
+    }
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
     let bytes_read = Arc::new(AtomicU64::new(0));
     let progress = if settings.show_progress && total_bytes > 0 {
         let bar = ProgressBar::new(total_bytes);
@@ -139,6 +272,7 @@ pub fn run(
     let alerts_out = Arc::new(Mutex::new(alerts_out));
     let alert_error: Arc<Mutex<Option<String>>> = Arc::default();
     let started = Instant::now();
+    let restore_time: Arc<Mutex<Option<Duration>>> = Arc::default();
     let cache = MatcherCache::default();
     let workers = settings.workers.max(1);
     let shared = (
@@ -150,38 +284,53 @@ pub fn run(
         bytes_read.clone(),
         progress.clone(),
         windows_out.clone(),
+        (lake, stop, stop_at, restore_time.clone()),
     );
-    let guards =
-        timely::execute(timely::Config::process(workers), move |worker| {
-            let (
-                settings,
-                cache,
-                dead_letters,
-                alerts_out,
-                alert_error,
-                bytes_read,
-                progress,
-                windows,
-            ) = shared.clone();
-            let outputs = Outputs {
-                dead_letters: &dead_letters,
-                alerts: &alerts_out,
-                alert_error: &alert_error,
-                windows: &windows,
-            };
-            run_worker(
-                worker,
-                &settings,
-                cache,
-                &outputs,
-                &bytes_read,
-                progress.as_ref(),
-            )
-        })
-        .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let (
+            settings,
+            cache,
+            dead_letters,
+            alerts_out,
+            alert_error,
+            bytes_read,
+            progress,
+            windows,
+            (lake, stop, stop_at, restore_time),
+        ) = shared.clone();
+        let outputs = Outputs {
+            dead_letters: &dead_letters,
+            alerts: &alerts_out,
+            alert_error: &alert_error,
+            windows: &windows,
+        };
+        let control = RunControl {
+            lake,
+            stop,
+            stop_at,
+            restore_time,
+        };
+        run_worker(
+            worker,
+            &settings,
+            cache,
+            &outputs,
+            &bytes_read,
+            progress.as_ref(),
+            control,
+        )
+    })
+    .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
     let mut summary = RunSummary::default();
+    let mut failure = None;
     for result in guards.join() {
-        let result = result.map_err(|error| anyhow!("a worker failed: {error}"))??;
+        let result = match result.map_err(|error| anyhow!("a worker failed: {error}")) {
+            Ok(Ok(result)) => result,
+            Ok(Err(error)) | Err(error) => {
+                failure.get_or_insert(error);
+                continue;
+            }
+        };
         let c = &mut summary.counters;
         c.inserts += result.counters.inserts;
         c.edits += result.counters.edits;
@@ -189,9 +338,11 @@ pub fn run(
         c.deletes_unknown += result.counters.deletes_unknown;
         c.refused += result.counters.refused;
         c.evicted += result.counters.evicted;
+        c.restored += result.counters.restored;
         c.catalog_changes = c.catalog_changes.max(result.counters.catalog_changes);
         summary.lines = summary.lines.max(result.lines);
         summary.entities = summary.entities.max(result.entities);
+        summary.interrupted |= result.interrupted;
         if let Some((windows, alerts, watermark)) = result.table {
             summary.windows = windows;
             summary.alerts = alerts;
@@ -200,17 +351,32 @@ pub fn run(
         if result.epoch_micros.is_some() {
             summary.epoch_micros = result.epoch_micros;
         }
+        summary.snapshots += result.snapshots;
+        if result.last_snapshot.is_some() {
+            summary.last_snapshot = result.last_snapshot;
+        }
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     summary.elapsed = started.elapsed();
     summary.peak_rss_bytes = peak_rss_bytes();
+    summary.restored_from = restored_from.map(|id| {
+        let took = restore_time
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .unwrap_or_default();
+        (id, took)
+    });
     {
         let mut out = alerts_out
             .lock()
             .map_err(|_| anyhow!("alert writer poisoned"))?;
         out.flush().context("cannot flush alert events")?;
+    }
+    if let Some(error) = failure {
+        return Err(error);
     }
     if let Some(error) = alert_error.lock().ok().and_then(|mut e| e.take()) {
         anyhow::bail!("writing alert events failed: {error}");
@@ -228,6 +394,16 @@ pub fn run(
     dead_letters.finish()?;
     summary.dead_letters = dead_letters.counts();
     Ok(summary)
+}
+
+/// Lake and shutdown coordination shared by the workers of this process.
+struct RunControl {
+    lake: Option<LakeRun>,
+    /// Set by SIGTERM / SIGINT.
+    stop: Arc<AtomicBool>,
+    /// The last epoch to read (u64::MAX: all); set by worker 0 after a stop signal.
+    stop_at: Arc<AtomicU64>,
+    restore_time: Arc<Mutex<Option<Duration>>>,
 }
 
 /// The writers shared by the workers.
@@ -253,6 +429,158 @@ impl Outputs<'_> {
     }
 }
 
+/// A snapshot requested and not yet published.
+struct PendingSnapshot {
+    id: u64,
+    epoch: u64,
+    sources: Sources,
+}
+
+/// Worker 0's snapshot bookkeeping.
+struct Snapshots {
+    pending: std::collections::VecDeque<PendingSnapshot>,
+    previous: Option<Snapshot>,
+    full_rewrite_from: Option<i64>,
+    published: u64,
+    last: Option<crate::lake::Manifest>,
+    error: Option<anyhow::Error>,
+}
+
+impl Snapshots {
+    /// Asks for snapshot `id` of epoch `epoch` (sent on the control input, still open at it).
+    fn request(&mut self, graph: &mut Graph, id: u64, epoch: u64, sources: Sources) {
+        graph.control.send(Control::Snapshot(id));
+        self.pending
+            .push_back(PendingSnapshot { id, epoch, sources });
+    }
+
+    /// Publishes every requested snapshot whose epoch the whole graph has finished.
+    fn publish_ready(&mut self, graph: &Graph, lake: &LakeRun, peers: usize, stop: &AtomicBool) {
+        while let Some(next) = self.pending.front() {
+            if graph.probe.less_equal(&next.epoch) {
+                break;
+            }
+            let Some(next) = self.pending.pop_front() else {
+                break;
+            };
+            if self.error.is_some() {
+                continue;
+            }
+            let result = lake.shared.finalize(crate::lake::writer::Publish {
+                id: next.id,
+                frontier: next.epoch,
+                sources: next.sources,
+                workers: peers,
+                previous: self.previous.as_ref(),
+                full_rewrite_from: self.full_rewrite_from,
+            });
+            match result {
+                Ok(manifest) => {
+                    tracing::info!(
+                        id = manifest.id,
+                        frontier = manifest.frontier,
+                        "snapshot published"
+                    );
+                    self.full_rewrite_from = None;
+                    self.published += 1;
+                    self.previous = Some(Snapshot {
+                        dir: lake
+                            .shared
+                            .lake
+                            .snapshots_dir()
+                            .join(crate::lake::snapshot_name(manifest.id)),
+                        manifest: manifest.clone(),
+                    });
+                    self.last = Some(manifest);
+                }
+                Err(error) => {
+                    eprintln!("chatter: error: {error:#}");
+                    // Stop at the next epoch boundary; the run fails with this error.
+                    stop.store(true, Ordering::SeqCst);
+                    self.error = Some(error);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the comments of a snapshot back into the graph (this worker's share of its files).
+fn restore_into(
+    graph: &mut Graph,
+    plan: &RestorePlan,
+    index: usize,
+    peers: usize,
+    all_files: bool,
+) -> Result<()> {
+    let state = &plan.state;
+    graph.ingest.borrow_mut().restore(
+        state.entity_ids.clone(),
+        state.catalog.clone(),
+        state.progress,
+        state.evict_cut_ms,
+    );
+    let key_of: std::collections::HashMap<&str, u32> = state
+        .entity_ids
+        .iter()
+        .enumerate()
+        .map(|(key, id)| (id.as_str(), key as u32))
+        .collect();
+    if index == 0 {
+        let key = |id: &String| key_of.get(id.as_str()).copied().unwrap_or(u32::MAX);
+        graph.table.borrow_mut().restore_state(TableState {
+            progress: state.progress,
+            active: state
+                .active
+                .iter()
+                .map(|(id, window, alert)| ((key(id), *window), alert.clone()))
+                .collect(),
+            pending: state.pending.iter().map(|(w, id)| (*w, key(id))).collect(),
+            event_counts: state.event_counts,
+            sealed_total: state.sealed_total,
+        });
+    }
+    let epoch = plan.snapshot.manifest.frontier;
+    graph.comments.advance_to(epoch);
+    graph.control.advance_to(epoch);
+    let window_ms = plan.state.params.window_ms;
+    let horizon = state.progress.horizon_ms;
+    let mut offset = 0u64;
+    for (n, path) in plan.comment_files().iter().enumerate() {
+        let mine = if all_files {
+            index == 0
+        } else {
+            n % peers == index
+        };
+        if !mine {
+            continue;
+        }
+        for mut restored in crate::lake::tables::read_comments(path)? {
+            let created = restored.comment.created_at_ms;
+            let window = dataflows::floor_window(created, window_ms);
+            let live = state.evict_cut_ms.is_none_or(|cut| window >= cut);
+            if !live {
+                let day = dataflows::enrich::day_of(created);
+                if day.saturating_add(dataflows::enrich::DAY_MS) <= horizon {
+                    continue;
+                }
+                restored.evicted = true;
+            }
+            offset += 1;
+            graph.comments.send(Positioned {
+                position: Position {
+                    source: u32::MAX,
+                    offset,
+                },
+                event: dataflows::model::CommentEvent::Restore(Box::new(restored)),
+            });
+        }
+    }
+    if index == 0 {
+        crate::lake::crash_point("restore");
+    }
+    Ok(())
+}
+
 fn run_worker(
     worker: &mut timely::worker::Worker,
     settings: &RunSettings,
@@ -260,23 +588,64 @@ fn run_worker(
     outputs: &Outputs<'_>,
     bytes_read: &Arc<AtomicU64>,
     progress: Option<&ProgressBar>,
+    control: RunControl,
 ) -> Result<WorkerResult> {
     let dead_letters = outputs.dead_letters;
     let index = worker.index();
     let peers = worker.peers();
     let params = settings.params.clone();
-    let mut graph = worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache));
+    let lake = control.lake.as_ref();
+    let plan = lake.and_then(|l| l.plan.clone());
+    let mut hooks = Hooks::default();
+    if let Some(lake) = lake {
+        hooks.ingest = Some(lake.shared.ingest_hook(index));
+        if index == 0 {
+            let restored = plan.as_ref().map(|p| p.table_lake_state()).transpose()?;
+            hooks.table = Some(lake.shared.table_hook(restored));
+        }
+    }
+    let mut graph =
+        worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache, hooks));
     let limits = DecodeLimits::now(settings.max_record_bytes);
+    let lake_shared = lake.map(|l| l.shared.as_ref());
+    let reads_everything = settings.inputs.contains(&InputSpec::Stdin);
     let mut entities = 0u64;
-    // Epoch 0: the catalog, read by worker 0.
-    if let (0, Some(path)) = (index, &settings.entities) {
+    // Resume: the snapshot's comments go back in at its frontier epoch; reading continues
+    // after its positions, with the same epoch boundaries an uninterrupted run has.
+    let (epoch_base, lines_base) = match &plan {
+        Some(plan) => {
+            let started = Instant::now();
+            restore_into(&mut graph, plan, index, peers, reads_everything)?;
+            advance(worker, &mut graph, plan.snapshot.manifest.frontier + 1);
+            while graph.probe.less_equal(&plan.snapshot.manifest.frontier) {
+                worker.step();
+            }
+            if index == 0 {
+                if let Ok(mut slot) = control.restore_time.lock() {
+                    *slot = Some(started.elapsed());
+                }
+            }
+            (
+                plan.snapshot.manifest.frontier,
+                plan.snapshot.manifest.sources.global_line,
+            )
+        }
+        None => (0, 0),
+    };
+    // Epoch 0: the catalog, read by worker 0 (a resumed run has it from the snapshot).
+    if let (0, Some(path), None) = (index, &settings.entities, &plan) {
         let spec = InputSpec::File(path.clone());
         let name = spec.name();
         let mut reader = LineReader::open(&spec, Arc::default())?;
         while let Some((line_number, line)) = reader.next_line() {
-            let decoded = decode_line(line, &name, line_number, dead_letters, |bytes| {
-                decode_entity(bytes, &limits)
-            });
+            let decoded = decode_line(
+                line,
+                &name,
+                line_number,
+                dead_letters,
+                (lake_shared, 0),
+                |bytes| decode_entity(bytes, &limits),
+            );
             if let Some(event) = decoded {
                 entities += 1;
                 graph.control.send(Control::Entity(Positioned {
@@ -289,9 +658,16 @@ fn run_worker(
             }
         }
     }
+    let mut snapshots = Snapshots {
+        pending: Default::default(),
+        previous: plan.as_ref().map(|p| p.snapshot.clone()),
+        full_rewrite_from: plan.as_ref().map(|p| p.first_open_day()),
+        published: 0,
+        last: None,
+        error: None,
+    };
     // Stdin can be read once: with stdin among the inputs, worker 0 reads and decodes every
     // input and the others only run their share of the graph (comments are routed by id).
-    let reads_everything = settings.inputs.contains(&InputSpec::Stdin);
     if reads_everything && index != 0 {
         // Dropping an input handle closes that input on this worker.
         drop(std::mem::replace(
@@ -312,15 +688,46 @@ fn run_worker(
             entities,
             table: None,
             epoch_micros: None,
+            snapshots: 0,
+            last_snapshot: None,
+            interrupted: false,
         });
     }
-    let mut epoch = 1u64;
+    let mut epoch = epoch_base + 1;
     advance(worker, &mut graph, epoch);
     let mut histogram = Histogram::<u64>::new(3).ok();
     let mut epoch_started = Instant::now();
     let mut pending_epochs: std::collections::VecDeque<(u64, Instant)> = Default::default();
-    let mut global_line = 0u64;
-    for (input_index, spec) in settings.inputs.iter().enumerate() {
+    let mut global_line = lines_base;
+    let resume: Vec<FilePosition> = plan
+        .as_ref()
+        .map(|p| p.snapshot.manifest.sources.files.clone())
+        .unwrap_or_default();
+    let fresh_position = |spec: &InputSpec| FilePosition {
+        input: spec.name(),
+        line: 0,
+        byte_offset: 0,
+        complete: false,
+    };
+    let mut positions: Vec<FilePosition> = settings
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            resume
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| fresh_position(spec))
+        })
+        .collect();
+    let mut next_id = lake.map_or(1, |l| l.next_id);
+    let mut last_snapshot = Instant::now();
+    let mut interrupted = false;
+    let is_writer = index == 0 && lake.is_some();
+    'inputs: for (input_index, spec) in settings.inputs.iter().enumerate() {
+        if positions[input_index].complete {
+            continue;
+        }
         let name = spec.name();
         let counter = if index == 0 {
             bytes_read.clone()
@@ -328,26 +735,82 @@ fn run_worker(
             Arc::default()
         };
         let mut reader = LineReader::open(spec, counter)?;
-        while let Some((line_number, line)) = reader.next_line() {
+        let start = &positions[input_index];
+        if start.byte_offset > 0 || start.line > 0 {
+            reader
+                .skip(start.byte_offset, start.line)
+                .with_context(|| format!("cannot resume input {name}"))?;
+        }
+        loop {
+            // Where this line starts: the resume position of a snapshot cut before it.
+            let before = reader.position();
+            let Some((line_number, line)) = reader.next_line() else {
+                break;
+            };
             global_line += 1;
-            let line_epoch = 1 + (global_line - 1) / settings.batch_records;
+            let line_epoch =
+                epoch_base + 1 + (global_line - lines_base - 1) / settings.batch_records;
             if line_epoch > epoch {
+                if is_writer {
+                    let due = control.stop_at.load(Ordering::SeqCst) == epoch
+                        || last_snapshot.elapsed() >= lake.map_or(Duration::MAX, |l| l.interval);
+                    if due && snapshots.error.is_none() {
+                        let (lines, bytes) = before;
+                        let mut files = positions.clone();
+                        files[input_index].line = lines;
+                        files[input_index].byte_offset = bytes;
+                        snapshots.request(
+                            &mut graph,
+                            next_id,
+                            epoch,
+                            Sources {
+                                batch_records: settings.batch_records,
+                                global_line: global_line - 1,
+                                files,
+                                end_of_input: false,
+                            },
+                        );
+                        next_id += 1;
+                        last_snapshot = Instant::now();
+                    }
+                }
+                if index == 0
+                    && control.stop.load(Ordering::SeqCst)
+                    && control.stop_at.load(Ordering::SeqCst) == u64::MAX
+                {
+                    control.stop_at.store(epoch + 1, Ordering::SeqCst);
+                }
                 pending_epochs.push_back((epoch, epoch_started));
                 epoch_started = Instant::now();
                 epoch = line_epoch;
                 advance(worker, &mut graph, epoch);
+                if index == 0 {
+                    crate::lake::crash_point("epoch");
+                }
                 drain(&graph, index, settings, outputs, false);
                 record_finished(&graph, &mut pending_epochs, histogram.as_mut());
+                if let Some(lake) = lake.filter(|_| index == 0) {
+                    snapshots.publish_ready(&graph, lake, peers, &control.stop);
+                }
                 if let Some(bar) = progress.filter(|_| index == 0) {
                     bar.set_position(bytes_read.load(Ordering::Relaxed));
+                }
+                if line_epoch > control.stop_at.load(Ordering::SeqCst) {
+                    interrupted = true;
+                    break 'inputs;
                 }
             }
             if !reads_everything && global_line % peers as u64 != index as u64 {
                 continue;
             }
-            let decoded = decode_line(line, &name, line_number, dead_letters, |bytes| {
-                decode_comment(bytes, &limits)
-            });
+            let decoded = decode_line(
+                line,
+                &name,
+                line_number,
+                dead_letters,
+                (lake_shared, epoch),
+                |bytes| decode_comment(bytes, &limits),
+            );
             if let Some(event) = decoded {
                 graph.comments.send(Positioned {
                     position: Position {
@@ -358,10 +821,36 @@ fn run_worker(
                 });
             }
         }
+        let (lines, bytes) = reader.position();
+        positions[input_index] = FilePosition {
+            input: name,
+            line: lines,
+            byte_offset: bytes,
+            complete: true,
+        };
     }
-    // End of input: a final watermark over everything seen.
-    if index == 0 {
-        graph.control.send(Control::Flush);
+    if !interrupted {
+        // End of input: a final watermark over everything seen, and a snapshot of it (unless
+        // this run resumed at the end of its input and read nothing new).
+        let nothing_new = plan
+            .as_ref()
+            .is_some_and(|p| p.snapshot.manifest.sources.end_of_input && global_line == lines_base);
+        if index == 0 {
+            graph.control.send(Control::Flush);
+        }
+        if is_writer && !nothing_new && snapshots.error.is_none() {
+            snapshots.request(
+                &mut graph,
+                next_id,
+                epoch,
+                Sources {
+                    batch_records: settings.batch_records,
+                    global_line,
+                    files: positions.clone(),
+                    end_of_input: true,
+                },
+            );
+        }
     }
     pending_epochs.push_back((epoch, epoch_started));
     epoch += 1;
@@ -374,6 +863,12 @@ fn run_worker(
     }
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
     drain(&graph, index, settings, outputs, true);
+    if let Some(lake) = lake.filter(|_| index == 0) {
+        snapshots.publish_ready(&graph, lake, peers, &control.stop);
+    }
+    if let Some(error) = snapshots.error.take() {
+        return Err(error);
+    }
     let counters = graph.ingest.borrow().counters;
     let table = (index == 0).then(|| {
         let table = graph.table.borrow();
@@ -385,10 +880,13 @@ fn run_worker(
     });
     Ok(WorkerResult {
         counters,
-        lines: global_line,
+        lines: global_line - lines_base,
         entities,
         table,
         epoch_micros: if index == 0 { histogram } else { None },
+        snapshots: snapshots.published,
+        last_snapshot: snapshots.last,
+        interrupted,
     })
 }
 
@@ -399,13 +897,29 @@ fn decode_line<E>(
     name: &str,
     line_number: u64,
     dead_letters: &DeadLetters,
+    (lake, epoch): (Option<&LakeShared>, u64),
     decode: impl FnOnce(&[u8]) -> Result<E, crate::decode::Rejection>,
 ) -> Option<E> {
     let source = || file_source(name, line_number);
+    let dead = |reason: Reason, detail: &str, bytes: &[u8]| {
+        dead_letters.write(source(), reason, detail, bytes);
+        if let Some(lake) = lake {
+            lake.dead_letter(
+                epoch,
+                DeadLetterRecord {
+                    received_at_ms: crate::sink::now_ms(),
+                    source: source(),
+                    reason: reason.code(),
+                    error: detail.to_string(),
+                    raw: bytes.to_vec(),
+                },
+            );
+        }
+    };
     match line {
         Line::Broken(bytes, error) => {
             let detail = format!("input ended inside a record: {error}");
-            dead_letters.write(source(), Reason::TruncatedInput, &detail, bytes);
+            dead(Reason::TruncatedInput, &detail, bytes);
             tracing::warn!(input = %name, line = line_number, %error, "input truncated; continuing with the next input");
             None
         }
@@ -413,7 +927,7 @@ fn decode_line<E>(
         Line::Complete(bytes) => match decode(bytes) {
             Ok(event) => Some(event),
             Err(rejection) => {
-                dead_letters.write(source(), rejection.reason, &rejection.detail, bytes);
+                dead(rejection.reason, &rejection.detail, bytes);
                 None
             }
         },

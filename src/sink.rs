@@ -148,6 +148,9 @@ pub fn input_json(event: &CommentEvent) -> Vec<u8> {
         CommentEvent::Delete { id, deleted_at_ms } => serde_json::json!({
             "id": id, "deleted": true, "deleted_at": deleted_at_ms.map(format_rfc3339_ms),
         }),
+        CommentEvent::Restore(restored) => {
+            return input_json(&CommentEvent::Upsert(restored.comment.clone()))
+        }
     };
     serde_json::to_vec(&value).unwrap_or_default()
 }

@@ -92,6 +92,8 @@ pub struct LineReader {
     line_number: u64,
     done: bool,
     buffer: Vec<u8>,
+    /// Bytes consumed so far.
+    consumed: u64,
 }
 
 impl LineReader {
@@ -128,7 +130,27 @@ impl LineReader {
             line_number: 0,
             done: false,
             buffer: Vec::with_capacity(1 << 16),
+            consumed: 0,
         })
+    }
+
+    /// Skips what a previous run consumed: `bytes` bytes holding `lines` lines.
+    pub fn skip(&mut self, bytes: u64, lines: u64) -> Result<()> {
+        let skipped = io::copy(&mut (&mut self.reader).take(bytes), &mut io::sink())
+            .context("cannot skip to the resume position")?;
+        if skipped != bytes {
+            anyhow::bail!(
+                "the input is shorter ({skipped} bytes) than the position the lake recorded ({bytes} bytes): it is not the input the lake was written from"
+            );
+        }
+        self.line_number = lines;
+        self.consumed = bytes;
+        Ok(())
+    }
+
+    /// (lines, bytes) consumed so far.
+    pub fn position(&self) -> (u64, u64) {
+        (self.line_number, self.consumed)
     }
 
     /// The next line and its number, or None at the end.
@@ -143,7 +165,8 @@ impl LineReader {
                 self.done = true;
                 None
             }
-            Ok(_) => {
+            Ok(n) => {
+                self.consumed += n as u64;
                 self.line_number += 1;
                 if line.last() == Some(&b'\n') {
                     line.pop();

@@ -49,6 +49,12 @@ fn the_demo_runs_with_no_arguments_and_fires_alerts() {
         .collect();
     let fired = alerts.iter().filter(|a| a["kind"] == "fired").count();
     assert!(fired >= 3, "the demo's 3 bursts fire: {alerts:?}");
+    // …and writes its lake (./lake by default).
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lake/current/manifest.json")).expect("the demo lake"),
+    )
+    .unwrap();
+    assert!(manifest["tables"]["mentions"]["rows"].as_u64().unwrap() > 0);
     for alert in &alerts {
         for field in [
             "alert_id",
@@ -87,6 +93,15 @@ fn the_demo_runs_with_no_arguments_and_fires_alerts() {
         !dead.is_empty(),
         "the demo's malformed lines are dead letters"
     );
+    // A second run resumes from it: its input was read to the end, so nothing is new.
+    let again = run_in(dir.path(), &["run", "-q"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("restored snapshot"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(again.stdout.is_empty(), "no alert is emitted twice");
 }
 
 #[test]
@@ -257,6 +272,8 @@ fn stdin_gives_the_same_alerts_as_the_file() {
             "alerts-stdin.jsonl",
             "--dead-letters-out",
             "dead-stdin.jsonl",
+            "--lake",
+            "lake-stdin",
         ])
         .current_dir(dir.path())
         .stdin(Stdio::piped())

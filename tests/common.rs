@@ -80,6 +80,9 @@ pub fn run_generated(
             &format!("windows-{tag}.jsonl"),
             "--summary-json",
             &format!("summary-{tag}.json"),
+            // A lake per run: a second run into the same lake would resume from it.
+            "--lake",
+            &format!("lake-{tag}"),
         ],
     )
 }

@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod lake;
 mod real_data;
 mod schemas;

@@ -10,15 +10,16 @@
 //! label updates (worker 0 only), refusals (dead letters) and one [`Progress`] per epoch it
 //! processed (identical on every worker).
 
+use crate::extract::language;
 use crate::extract::{analyse, Matcher, MatcherCache, Scratch, TextFacts};
 use crate::model::{
     Comment, CommentEvent, Entity, EntityEvent, EntityKey, EntityLabel, Position, Positioned,
-    Progress, Refusal, RefusalReason, Time,
+    Progress, Refusal, RefusalReason, RestoredComment, Time,
 };
 use crate::{floor_window, format_rfc3339_ms, Params};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
@@ -42,6 +43,9 @@ pub enum Control {
     /// every window seen so far is final (like Flink's final watermark), without moving time
     /// beyond the data.
     Flush,
+    /// Take a snapshot (this id) of the state as of the end of this epoch: every worker's
+    /// ingest hook and the table hook run for it (see [`crate::Hooks`]).
+    Snapshot(u64),
 }
 
 /// Everything the ingest operator produces.
@@ -90,7 +94,38 @@ pub struct IngestState {
     pub entity_ids: Vec<String>,
     pub progress: Progress,
     pub counters: IngestCounters,
+    /// The last eviction cut (window start): live comments are all at or after it.
+    pub evict_cut_ms: Option<i64>,
+    /// What the lake needs between snapshots (None when no lake is written).
+    pub lake: Option<LakeTracking>,
+    /// Set by [`IngestState::restore`]: the next epoch republishes the catalog's labels.
+    restore_labels: bool,
 }
+
+/// Milliseconds in a day: lake partitions are UTC days.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Start of the UTC day that contains `at_ms`.
+pub fn day_of(at_ms: i64) -> i64 {
+    floor_window(at_ms, DAY_MS)
+}
+
+/// What one worker tracks for the lake between snapshots.
+#[derive(Debug, Default)]
+pub struct LakeTracking {
+    /// Days (by `created_at`) whose comments changed since the last snapshot.
+    pub dirty_days: BTreeSet<i64>,
+    /// Comments evicted from live state whose day may still be rewritten (it is open, or it
+    /// changed since the last snapshot): a rewrite of that day's partition needs them.
+    pub evicted: BTreeMap<i64, Vec<Box<LiveComment>>>,
+    /// Refusals since the last snapshot (the hook takes them).
+    pub refusals: Vec<Refusal>,
+}
+
+/// Called on every worker at the end of an epoch that carries a snapshot request, with the
+/// state as of that epoch. After it returns, the dirty days are cleared and evicted comments of
+/// sealed days dropped.
+pub type IngestHook = Box<dyn FnMut(&mut IngestState, Progress)>;
 
 /// Counters of what the operator did, for the summary line and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,6 +138,8 @@ pub struct IngestCounters {
     pub refused: u64,
     pub evicted: u64,
     pub catalog_changes: u64,
+    /// Comments restored from a snapshot.
+    pub restored: u64,
 }
 
 /// A stable 64-bit hash of an author name (FNV-1a); 0 is reserved for "no author".
@@ -123,6 +160,39 @@ pub fn id_route(id: &str) -> u64 {
 }
 
 impl IngestState {
+    /// Installs a snapshot's catalog (with its dense keys, in their original order) and
+    /// progress. Call before the first epoch; the comments come as [`CommentEvent::Restore`].
+    pub fn restore(
+        &mut self,
+        entity_ids: Vec<String>,
+        catalog: Vec<Entity>,
+        progress: Progress,
+        evict_cut_ms: Option<i64>,
+    ) {
+        self.entity_keys = entity_ids
+            .iter()
+            .enumerate()
+            .map(|(key, id)| (id.clone(), key as EntityKey))
+            .collect();
+        self.entity_ids = entity_ids;
+        for entity in catalog {
+            self.key_for(&entity.id);
+            self.catalog.insert(entity.id.clone(), entity);
+        }
+        self.progress = Progress {
+            snapshot: None,
+            ..progress
+        };
+        self.evict_cut_ms = evict_cut_ms;
+        self.restore_labels = true;
+    }
+
+    fn mark_dirty(&mut self, created_at_ms: i64) {
+        if let Some(lake) = self.lake.as_mut() {
+            lake.dirty_days.insert(day_of(created_at_ms));
+        }
+    }
+
     fn label_of(entity: &Entity) -> EntityLabel {
         EntityLabel {
             id: entity.id.clone(),
@@ -175,6 +245,7 @@ pub fn ingest<'scope>(
     params: Params,
     cache: MatcherCache,
     state: Rc<RefCell<IngestState>>,
+    mut hook: Option<IngestHook>,
 ) -> StreamVec<'scope, Time, IngestOut> {
     let worker_index = comments.scope().index();
     comments.binary_frontier(
@@ -226,6 +297,7 @@ pub fn ingest<'scope>(
                         controls,
                         events,
                         &mut buffer,
+                        &mut hook,
                     );
                     output.session(&capability).give_iterator(buffer.drain(..));
                 }
@@ -267,6 +339,7 @@ fn process_epoch(
     mut controls: Vec<Control>,
     mut events: Vec<Positioned<CommentEvent>>,
     out: &mut Vec<IngestOut>,
+    hook: &mut Option<IngestHook>,
 ) {
     let previous = state.progress;
     let window_ms = params.window_ms;
@@ -276,6 +349,7 @@ fn process_epoch(
     if previous.horizon_ms > i64::MIN {
         let cut = floor_window(previous.horizon_ms, window_ms)
             .saturating_sub(window_ms.saturating_mul(i64::from(params.baseline_windows)));
+        state.evict_cut_ms = Some(state.evict_cut_ms.map_or(cut, |c| c.max(cut)));
         while let Some(entry) = state.by_window.first_entry() {
             if *entry.key() >= cut {
                 break;
@@ -289,6 +363,16 @@ fn process_epoch(
                     if let Some(live) = state.comments.remove(&id) {
                         emit_mentions(out, &live, window_ms, time, -1);
                         state.counters.evicted += 1;
+                        let day = day_of(live.comment.created_at_ms);
+                        if let Some(lake) = state.lake.as_mut() {
+                            // Kept while the day may still be rewritten: it is open, or it
+                            // changed since the last snapshot (which has not written it yet).
+                            if day.saturating_add(DAY_MS) > previous.horizon_ms
+                                || lake.dirty_days.contains(&day)
+                            {
+                                lake.evicted.entry(day).or_default().push(live);
+                            }
+                        }
                     }
                 }
             }
@@ -300,11 +384,26 @@ fn process_epoch(
     let mut flush = false;
     let mut max_event_ms = previous.max_event_ms;
     let mut entity_events = Vec::new();
+    let mut snapshot = None;
     for control in controls.drain(..) {
         match control {
             Control::EventTime(at) => max_event_ms = max_event_ms.max(at),
             Control::Flush => flush = true,
             Control::Entity(event) => entity_events.push(event),
+            Control::Snapshot(id) => snapshot = Some(id),
+        }
+    }
+    if std::mem::take(&mut state.restore_labels) {
+        catalog_changed = true;
+        if worker_index == 0 {
+            for entity in state.catalog.values() {
+                let key = state.entity_keys[&entity.id];
+                out.push(IngestOut::Label((
+                    (key, IngestState::label_of(entity)),
+                    time,
+                    1,
+                )));
+            }
         }
     }
     entity_events.sort_by_key(|event| event.position);
@@ -377,6 +476,7 @@ fn process_epoch(
                     continue;
                 }
                 let facts = analyse(matcher, &comment.text, scratch);
+                state.mark_dirty(comment.created_at_ms);
                 let author_hash = author_hash(comment.author.as_deref());
                 let window = floor_window(comment.created_at_ms, window_ms);
                 let id: Arc<str> = Arc::from(comment.id.as_str());
@@ -390,6 +490,7 @@ fn process_epoch(
                     Some(old) => {
                         state.counters.edits += 1;
                         emit_mentions(out, &old, window_ms, time, -1);
+                        state.mark_dirty(old.comment.created_at_ms);
                         if floor_window(old.comment.created_at_ms, window_ms) != window {
                             state.by_window.entry(window).or_default().push(id);
                         }
@@ -419,9 +520,13 @@ fn process_epoch(
                     Some(old) => {
                         state.counters.deletes += 1;
                         emit_mentions(out, &old, window_ms, time, -1);
+                        state.mark_dirty(old.comment.created_at_ms);
                     }
                     None => state.counters.deletes_unknown += 1,
                 }
+            }
+            CommentEvent::Restore(restored) => {
+                restore_comment(state, out, *restored, window_ms, time, horizon);
             }
         }
     }
@@ -438,8 +543,20 @@ fn process_epoch(
         max_event_ms,
         watermark_ms,
         horizon_ms: watermark_ms.saturating_sub(params.retention_ms),
+        snapshot,
     };
     state.progress = progress;
+    if snapshot.is_some() {
+        if let Some(hook) = hook.as_mut() {
+            hook(state, progress);
+        }
+        if let Some(lake) = state.lake.as_mut() {
+            lake.dirty_days.clear();
+            lake.refusals.clear();
+            lake.evicted
+                .retain(|day, _| day.saturating_add(DAY_MS) > progress.horizon_ms);
+        }
+    }
     // Every worker that processed this epoch reports it: an epoch in which worker 0 had
     // nothing to do (say, one delete owned by worker 1) must still reach the table.
     out.push(IngestOut::Progress(progress));
@@ -455,7 +572,7 @@ fn refuse(
     event: CommentEvent,
 ) {
     state.counters.refused += 1;
-    out.push(IngestOut::Refusal(Refusal {
+    let refusal = Refusal {
         position,
         reason: RefusalReason::BeyondRetention,
         detail: format!(
@@ -464,7 +581,68 @@ fn refuse(
             format_rfc3339_ms(horizon)
         ),
         event,
-    }));
+    };
+    if let Some(lake) = state.lake.as_mut() {
+        lake.refusals.push(refusal.clone());
+    }
+    out.push(IngestOut::Refusal(refusal));
+}
+
+/// Puts a comment from a snapshot back, with its recorded enrichment. Entities that left the
+/// catalog keep their keys (keys are never reused), so mentions come back exactly.
+fn restore_comment(
+    state: &mut IngestState,
+    out: &mut Vec<IngestOut>,
+    restored: RestoredComment,
+    window_ms: i64,
+    time: Time,
+    horizon: i64,
+) {
+    let RestoredComment {
+        comment,
+        entity_ids,
+        sentiment_e4,
+        language,
+        evicted,
+    } = restored;
+    let entities = entity_ids.iter().map(|id| state.key_for(id)).collect();
+    let facts = TextFacts {
+        entities,
+        sentiment_e4,
+        language: language.and_then(|(code, bits)| {
+            language::known_code(&code).map(|code| language::Language {
+                code,
+                confidence: f32::from_bits(bits),
+            })
+        }),
+    };
+    let day = day_of(comment.created_at_ms);
+    let open = day.saturating_add(DAY_MS) > horizon;
+    let live = Box::new(LiveComment {
+        author_hash: author_hash(comment.author.as_deref()),
+        comment,
+        facts,
+    });
+    state.counters.restored += 1;
+    if let Some(lake) = state.lake.as_mut() {
+        if open {
+            // The first snapshot after a restore rewrites every open day.
+            lake.dirty_days.insert(day);
+        }
+        if evicted {
+            if open {
+                lake.evicted.entry(day).or_default().push(live);
+            }
+            return;
+        }
+    } else if evicted {
+        return;
+    }
+    let window = floor_window(live.comment.created_at_ms, window_ms);
+    emit_mentions(out, &live, window_ms, time, 1);
+    let id: Arc<str> = Arc::from(live.comment.id.as_str());
+    state.by_window.entry(window).or_default().push(id.clone());
+    state.comments.insert(id, live);
 }
 
 #[cfg(test)]

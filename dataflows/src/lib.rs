@@ -83,8 +83,16 @@ pub struct Graph {
     pub refusals: Rc<RefCell<Vec<Refusal>>>,
 }
 
+/// Callbacks for snapshots (see [`Control::Snapshot`]); the lake writer lives outside this
+/// IO-free crate. With hooks given, the ingest state and the table track what the lake needs.
+#[derive(Default)]
+pub struct Hooks {
+    pub ingest: Option<enrich::IngestHook>,
+    pub table: Option<velocity::TableHook>,
+}
+
 /// Builds the whole graph in `scope`.
-pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Graph {
+pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache, hooks: Hooks) -> Graph {
     let (comments_handle, comments) = scope.new_input::<Vec<Positioned<CommentEvent>>>();
     let (control_handle, control_input) = scope.new_input::<Vec<Control>>();
 
@@ -99,7 +107,7 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Gr
                         .iter()
                         .filter_map(|event| match &event.event {
                             CommentEvent::Upsert(comment) => Some(comment.created_at_ms),
-                            CommentEvent::Delete { .. } => None,
+                            CommentEvent::Delete { .. } | CommentEvent::Restore(_) => None,
                         })
                         .max();
                     if let Some(newest) = newest {
@@ -111,13 +119,16 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Gr
     );
     let control = control_input.concat(event_times).broadcast();
 
-    let ingest_state = Rc::new(RefCell::new(IngestState::default()));
+    let mut ingest_state = IngestState::default();
+    ingest_state.lake = hooks.ingest.is_some().then(Default::default);
+    let ingest_state = Rc::new(RefCell::new(ingest_state));
     let outputs = enrich::ingest(
         comments,
         control,
         params.clone(),
         cache,
         ingest_state.clone(),
+        hooks.ingest,
     )
     .partition(4, |out| (out.route(), out));
     let mut outputs = outputs.into_iter();
@@ -157,8 +168,10 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache) -> Gr
     let counts = velocity::window_counts(mentions);
     let stats = velocity::baselines(counts, params.window_ms, params.baseline_windows);
     let rows = velocity::labelled(stats, labels);
-    let table = Rc::new(RefCell::new(WindowTable::default()));
-    let done = velocity::materialize(rows, progress, params.clone(), table.clone());
+    let mut table = WindowTable::default();
+    table.lake = hooks.table.is_some().then(Default::default);
+    let table = Rc::new(RefCell::new(table));
+    let done = velocity::materialize(rows, progress, params.clone(), table.clone(), hooks.table);
 
     let probe = ProbeHandle::new();
     done.probe_with(&probe);

@@ -46,6 +46,23 @@ pub enum CommentEvent {
         id: String,
         deleted_at_ms: Option<i64>,
     },
+    /// A comment restored from a snapshot, with what was derived from it when it first
+    /// arrived (never re-analysed, never refused, not counted as an insert).
+    Restore(Box<RestoredComment>),
+}
+
+/// A live comment as a snapshot recorded it (see [`CommentEvent::Restore`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredComment {
+    pub comment: Comment,
+    /// The entities matched when the comment arrived.
+    pub entity_ids: Vec<String>,
+    pub sentiment_e4: i32,
+    /// ISO 639-3 code and the confidence's `f32` bits.
+    pub language: Option<(String, u32)>,
+    /// Already evicted from live state when the snapshot was taken: kept only so that its
+    /// lake partition (still open) can be rewritten whole.
+    pub evicted: bool,
 }
 
 impl CommentEvent {
@@ -54,6 +71,7 @@ impl CommentEvent {
         match self {
             CommentEvent::Upsert(comment) => &comment.id,
             CommentEvent::Delete { id, .. } => id,
+            CommentEvent::Restore(restored) => &restored.comment.id,
         }
     }
 }
@@ -290,6 +308,8 @@ pub struct Progress {
     pub watermark_ms: i64,
     /// `watermark − retention`: changes before it are refused, windows ending at or before it sealed.
     pub horizon_ms: i64,
+    /// Set when a snapshot was requested for this epoch (its id).
+    pub snapshot: Option<u64>,
 }
 
 impl Default for Progress {
@@ -300,6 +320,7 @@ impl Default for Progress {
             max_event_ms: i64::MIN,
             watermark_ms: i64::MIN,
             horizon_ms: i64::MIN,
+            snapshot: None,
         }
     }
 }

@@ -107,12 +107,37 @@ pub fn labelled<'scope>(
 pub type Row = (MentionKey, (EntityLabel, WindowStat));
 
 /// An alert that currently holds, with the figures last emitted.
-#[derive(Debug, Clone, PartialEq)]
-struct ActiveAlert {
-    label: EntityLabel,
-    stat: WindowStat,
-    provisional: bool,
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActiveAlert {
+    pub label: EntityLabel,
+    pub stat: WindowStat,
+    pub provisional: bool,
 }
+
+/// What the lake needs from the table between snapshots.
+#[derive(Debug, Default)]
+pub struct TableLake {
+    /// Days (by window start) whose rows changed since the last snapshot.
+    pub dirty_days: BTreeSet<i64>,
+    /// Rows sealed since the last snapshot (final; the hook keeps them until their day seals).
+    pub sealed: Vec<Row>,
+    /// Alert events decided since the last snapshot.
+    pub events: Vec<AlertEvent>,
+}
+
+/// The alert state of the table, for a snapshot (keys are dense entity keys).
+#[derive(Debug, Clone, Default)]
+pub struct TableState {
+    pub progress: Progress,
+    pub active: Vec<(MentionKey, ActiveAlert)>,
+    pub pending: Vec<(i64, EntityKey)>,
+    pub event_counts: [u64; 3],
+    pub sealed_total: u64,
+}
+
+/// Called on worker 0 after the table applied an epoch that carries a snapshot request. After
+/// it returns, the table's lake buffers are cleared.
+pub type TableHook = Box<dyn FnMut(&mut WindowTable, Progress)>;
 
 /// The `entity_windows` table as the outputs see it, and the alert state machine.
 #[derive(Debug, Default)]
@@ -134,6 +159,8 @@ pub struct WindowTable {
     active: BTreeMap<MentionKey, ActiveAlert>,
     /// Windows (by start, entity) whose alert decision waits for the watermark.
     pending: BTreeSet<(i64, EntityKey)>,
+    /// What the lake needs (None when no lake is written).
+    pub lake: Option<TableLake>,
 }
 
 impl WindowTable {
@@ -147,6 +174,31 @@ impl WindowTable {
     /// Keys whose alert currently holds (as emitted).
     pub fn active_alerts(&self) -> BTreeSet<MentionKey> {
         self.active.keys().copied().collect()
+    }
+
+    /// The alert state, for a snapshot.
+    pub fn export_state(&self) -> TableState {
+        TableState {
+            progress: self.progress,
+            active: self.active.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            pending: self.pending.iter().copied().collect(),
+            event_counts: self.event_counts,
+            sealed_total: self.sealed_total,
+        }
+    }
+
+    /// Restores the alert state of a snapshot, before the first epoch. The live rows come back
+    /// from the restored comments; rows behind the restored horizon stay sealed (in the lake).
+    pub fn restore_state(&mut self, state: TableState) {
+        self.progress = Progress {
+            snapshot: None,
+            ..state.progress
+        };
+        self.started = true;
+        self.active = state.active.into_iter().collect();
+        self.pending = state.pending.into_iter().collect();
+        self.event_counts = state.event_counts;
+        self.sealed_total = state.sealed_total;
     }
 
     fn apply_epoch(&mut self, params: &Params, progress: Progress, mut diffs: Vec<(Row, isize)>) {
@@ -175,6 +227,9 @@ impl WindowTable {
                 continue;
             }
             changed.insert(key);
+            if let Some(lake) = self.lake.as_mut() {
+                lake.dirty_days.insert(crate::enrich::day_of(key.1));
+            }
             if diff < 0 {
                 if self.live.get(&key) == Some(&row) {
                     self.live.remove(&key);
@@ -210,6 +265,9 @@ impl WindowTable {
             .collect();
         for key in to_seal {
             if let Some(row) = self.live.remove(&key) {
+                if let Some(lake) = self.lake.as_mut() {
+                    lake.sealed.push((key, row.clone()));
+                }
                 self.sealed.insert(key, row);
                 self.sealed_total += 1;
             }
@@ -278,7 +336,7 @@ impl WindowTable {
             }
         };
         self.event_counts[kind as usize] += 1;
-        self.events.push(AlertEvent {
+        let event = AlertEvent {
             kind,
             label,
             window_start_ms: window,
@@ -287,7 +345,11 @@ impl WindowTable {
             as_of_ms: progress.watermark_ms,
             provisional: provisional && kind != AlertKind::Retracted,
             time: progress.time,
-        });
+        };
+        if let Some(lake) = self.lake.as_mut() {
+            lake.events.push(event.clone());
+        }
+        self.events.push(event);
     }
 }
 
@@ -299,6 +361,7 @@ pub fn materialize<'scope>(
     progress: StreamVec<'scope, Time, Progress>,
     params: Params,
     table: Rc<RefCell<WindowTable>>,
+    mut hook: Option<TableHook>,
 ) -> StreamVec<'scope, Time, ()> {
     type Update = (Row, Time, isize);
     rows.inner
@@ -341,7 +404,16 @@ pub fn materialize<'scope>(
                             }
                             diffs.extend(entry.remove());
                         }
-                        table.borrow_mut().apply_epoch(&params, progress, diffs);
+                        let mut table = table.borrow_mut();
+                        table.apply_epoch(&params, progress, diffs);
+                        if progress.snapshot.is_some() {
+                            if let Some(hook) = hook.as_mut() {
+                                hook(&mut table, progress);
+                            }
+                            if let Some(lake) = table.lake.as_mut() {
+                                *lake = TableLake::default();
+                            }
+                        }
                     }
                 }
             },

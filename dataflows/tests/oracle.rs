@@ -101,7 +101,7 @@ fn history(seed: u64) -> Vec<Epoch> {
     let burst_entity = IDS[rng.gen_range(0..IDS.len())];
     for epoch_index in 0..epoch_count {
         let mut epoch = Epoch {
-            flush: epoch_index + 1 == epoch_count && seed % 2 == 0,
+            flush: epoch_index + 1 == epoch_count && seed.is_multiple_of(2),
             catalog: Vec::new(),
             comments: Vec::new(),
         };
@@ -112,10 +112,10 @@ fn history(seed: u64) -> Vec<Epoch> {
         } else {
             0
         };
-        for i in 0..catalog_changes {
+        for first in IDS.iter().take(catalog_changes) {
             offset += 1;
             let id = if epoch_index == 0 {
-                IDS[i]
+                *first
             } else {
                 IDS[rng.gen_range(0..IDS.len())]
             };
@@ -327,6 +327,7 @@ fn model(epochs: &[Epoch], params: &Params) -> Vec<Expected> {
                     }
                     live.remove(&id);
                 }
+                CommentEvent::Restore(_) => unreachable!("the generated input never restores"),
             }
         }
         let mut next_watermark = max_event.saturating_sub(params.allowed_lateness_ms);
@@ -421,8 +422,9 @@ fn run_dataflow(epochs: Arc<Vec<Epoch>>, params: Params, workers: usize) -> Vec<
         let peers = worker.peers();
         let params = params.clone();
         let cache = cache.clone();
-        let mut graph =
-            worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache));
+        let mut graph = worker.dataflow::<u64, _, _>(|scope| {
+            dataflows::build(scope, &params, cache, Default::default())
+        });
         let mut seen = Vec::new();
         let mut refused_total = 0u64;
         for (t, epoch) in epochs.iter().enumerate() {

@@ -1632,6 +1632,38 @@ fn top2(scores: &[i32; NL], langs: std::ops::Range<usize>) -> (usize, i32) {
 /// Minimum winning score (in `UNIT`s) for Latin/Cyrillic text.
 const MIN_SCORE: i32 = 2 * UNIT;
 
+/// The static code for an ISO 639-3 code this detector knows (for restoring from snapshots).
+pub fn known_code(code: &str) -> Option<&'static str> {
+    /// Codes decided by script alone (see `detect`).
+    const BY_SCRIPT: [&str; 15] = [
+        "jpn", "cmn", "kor", "ell", "hye", "heb", "urd", "fas", "ara", "hin", "ben", "tam", "tel",
+        "tha", "kat",
+    ];
+    CODES
+        .iter()
+        .chain(BY_SCRIPT.iter())
+        .copied()
+        .find(|known| *known == code)
+}
+
+#[cfg(test)]
+mod known_code_tests {
+    #[test]
+    fn detected_codes_restore_to_the_same_static_code() {
+        for text in [
+            "これは本当にひどい。全部売ります。",
+            "今天股市大涨，我买了更多股票",
+            "오늘 주식을 더 샀습니다 정말 좋아요",
+            "The market is crazy today and I bought more shares",
+            "Hoy compré más acciones porque el mercado está loco",
+        ] {
+            let detected = super::detect(text).expect(text).code;
+            assert_eq!(super::known_code(detected), Some(detected), "{text}");
+        }
+        assert_eq!(super::known_code("xxx"), None);
+    }
+}
+
 /// Detect the language of `text`; None when the text is too short or too ambiguous to tell.
 pub fn detect(text: &str) -> Option<Language> {
     let scan = scan(text);

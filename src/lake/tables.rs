@@ -1,0 +1,1007 @@
+//! The five lake tables (SPEC §3.3): their Arrow schemas, how rows become Parquet files, and how
+//! a restore reads them back.
+//!
+//! Types: timestamps are `TIMESTAMP(MICROS, UTC)`; repetitive strings (source, channel, kind,
+//! language, reason…) are Arrow dictionaries, so pandas shows them as categoricals; every
+//! other string column is Parquet-dictionary-encoded too except the high-cardinality ones
+//! (ids, text, raw bytes); `entity_ids` is `LIST<STRING>`; entity attributes are a
+//! `MAP<STRING, STRING>`. Files are zstd-compressed with row groups of at most
+//! [`ROW_GROUP_ROWS`] rows. The schemas are written down in `schemas/lake/v1.json` and a test
+//! keeps that file and this code in step.
+
+use anyhow::{anyhow, bail, Context, Result};
+use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Float32Array, Float64Array,
+    Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema};
+use dataflows::enrich::LiveComment;
+use dataflows::model::{Comment, Entity, RestoredComment};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The version of the table schemas below (and of `schemas/lake/v1.json`).
+pub const SCHEMA_VERSION: u32 = 1;
+/// Row-group size: small enough for readers to stream, large enough to compress well.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// The tables, in the order the manifest lists them.
+pub const TABLES: [&str; 5] = [
+    "comments",
+    "mentions",
+    "entity_windows",
+    "alerts",
+    "dead_letters",
+];
+
+/// One file of a snapshot, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative to the snapshot directory, `/`-separated.
+    pub path: String,
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// A `entity_windows` row with its figures as the outputs show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRecord {
+    pub entity_id: String,
+    pub entity_name: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub mentions: i64,
+    pub authors: i64,
+    pub sentiment_mean: f64,
+    pub baseline_mean: f64,
+    pub baseline_std: f64,
+    pub z: f64,
+    pub ratio: f64,
+    pub alert: bool,
+}
+
+impl WindowRecord {
+    pub fn new(
+        label: &dataflows::model::EntityLabel,
+        window_start_ms: i64,
+        stat: &dataflows::model::WindowStat,
+        params: &dataflows::Params,
+    ) -> WindowRecord {
+        let f = crate::sink::Figures::new(stat);
+        WindowRecord {
+            entity_id: label.id.clone(),
+            entity_name: label.name.clone(),
+            window_start_ms,
+            window_end_ms: window_start_ms + params.window_ms,
+            mentions: f.mentions as i64,
+            authors: f.authors as i64,
+            sentiment_mean: f.sentiment_mean,
+            baseline_mean: f.baseline_mean,
+            baseline_std: f.baseline_std,
+            z: f.z,
+            ratio: f.ratio,
+            alert: params.rule.holds(stat),
+        }
+    }
+}
+
+/// An `alerts` row: one alert event of SPEC §3.1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    pub alert_id: String,
+    pub kind: String,
+    pub entity_id: String,
+    pub entity_name: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub mentions: i64,
+    pub authors: i64,
+    pub baseline_mean: f64,
+    pub baseline_std: f64,
+    pub z: f64,
+    pub ratio: f64,
+    pub sentiment_mean: f64,
+    pub as_of_ms: i64,
+    pub emitted_at_ms: i64,
+    pub provisional: bool,
+}
+
+impl AlertRecord {
+    pub fn new(event: &dataflows::model::AlertEvent, emitted_at_ms: i64) -> AlertRecord {
+        let f = crate::sink::Figures::new(&event.stat);
+        AlertRecord {
+            alert_id: event.alert_id(),
+            kind: event.kind.as_str().to_string(),
+            entity_id: event.label.id.clone(),
+            entity_name: event.label.name.clone(),
+            window_start_ms: event.window_start_ms,
+            window_end_ms: event.window_end_ms,
+            mentions: f.mentions as i64,
+            authors: f.authors as i64,
+            baseline_mean: f.baseline_mean,
+            baseline_std: f.baseline_std,
+            z: f.z,
+            ratio: f.ratio,
+            sentiment_mean: f.sentiment_mean,
+            as_of_ms: event.as_of_ms,
+            emitted_at_ms,
+            provisional: event.provisional,
+        }
+    }
+}
+
+/// A `dead_letters` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetterRecord {
+    pub received_at_ms: i64,
+    pub source: String,
+    pub reason: &'static str,
+    pub error: String,
+    pub raw: Vec<u8>,
+}
+
+fn ts(values: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
+}
+
+fn ms_to_us(ms: i64) -> i64 {
+    ms.saturating_mul(1000)
+}
+
+fn dict<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<DictionaryArray<Int32Type>>())
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
+}
+
+fn batch(columns: Vec<(&str, ArrayRef, bool)>) -> Result<RecordBatch> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, array, nullable)| Field::new(*name, array.data_type().clone(), *nullable))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, array, _)| array).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).context("building a record batch")
+}
+
+/// Columns never worth a Parquet dictionary (nearly unique values).
+const NO_DICTIONARY: [&str; 6] = ["id", "text", "comment_id", "alert_id", "raw", "error"];
+
+/// `comments` rows for live comments (sorted by the caller). `entity_ids` maps dense keys.
+pub fn comments_batch(rows: &[&LiveComment], entity_ids: &[String]) -> Result<RecordBatch> {
+    let c = |f: fn(&Comment) -> Option<&str>| rows.iter().map(move |r| f(&r.comment));
+    let mut ids = ListBuilder::new(StringBuilder::new());
+    for row in rows {
+        for key in &row.facts.entities {
+            ids.values()
+                .append_value(entity_ids.get(*key as usize).map_or("", String::as_str));
+        }
+        ids.append(true);
+    }
+    let ids = ids.finish();
+    let ids_field = Field::new("item", DataType::Utf8, true);
+    let ids = ListArray::new(
+        Arc::new(ids_field),
+        ids.offsets().clone(),
+        ids.values().clone(),
+        None,
+    );
+    batch(vec![
+        ("id", strings(c(|c| Some(c.id.as_str()))), false),
+        ("source", dict(c(|c| c.source.as_deref())), true),
+        ("channel", dict(c(|c| c.channel.as_deref())), true),
+        ("thread_id", strings(c(|c| c.thread_id.as_deref())), true),
+        ("parent_id", strings(c(|c| c.parent_id.as_deref())), true),
+        ("author", strings(c(|c| c.author.as_deref())), true),
+        ("text", strings(c(|c| Some(c.text.as_str()))), false),
+        (
+            "created_at",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.comment.created_at_ms)))
+                .collect()),
+            false,
+        ),
+        (
+            "edited_at",
+            ts(rows
+                .iter()
+                .map(|r| r.comment.edited_at_ms.map(ms_to_us))
+                .collect()),
+            true,
+        ),
+        (
+            "score",
+            Arc::new(rows.iter().map(|r| r.comment.score).collect::<Int64Array>()),
+            true,
+        ),
+        (
+            "sentiment",
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(f64::from(r.facts.sentiment_e4) / 10_000.0))
+                    .collect::<Float64Array>(),
+            ),
+            false,
+        ),
+        (
+            "language",
+            dict(rows.iter().map(|r| r.facts.language.map(|l| l.code))),
+            true,
+        ),
+        (
+            "language_confidence",
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.facts.language.map(|l| l.confidence))
+                    .collect::<Float32Array>(),
+            ),
+            true,
+        ),
+        ("entity_ids", Arc::new(ids), false),
+    ])
+}
+
+/// `mentions` rows: one per (comment, matched entity still in the catalog).
+pub fn mentions_batch(
+    rows: &[&LiveComment],
+    entity_ids: &[String],
+    catalog: &BTreeMap<String, Entity>,
+) -> Result<RecordBatch> {
+    let mut pairs: Vec<(&LiveComment, &Entity)> = Vec::new();
+    for row in rows {
+        for key in &row.facts.entities {
+            let entity = entity_ids.get(*key as usize).and_then(|id| catalog.get(id));
+            if let Some(entity) = entity {
+                pairs.push((row, entity));
+            }
+        }
+    }
+    let mut attributes = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for (_, entity) in &pairs {
+        for (key, value) in &entity.attributes {
+            attributes.keys().append_value(key);
+            attributes.values().append_value(value);
+        }
+        attributes.append(true).context("building attributes")?;
+    }
+    batch(vec![
+        (
+            "comment_id",
+            strings(pairs.iter().map(|(r, _)| Some(r.comment.id.as_str()))),
+            false,
+        ),
+        (
+            "entity_id",
+            dict(pairs.iter().map(|(_, e)| Some(e.id.as_str()))),
+            false,
+        ),
+        (
+            "entity_name",
+            dict(pairs.iter().map(|(_, e)| Some(e.name.as_str()))),
+            false,
+        ),
+        (
+            "entity_kind",
+            dict(pairs.iter().map(|(_, e)| Some(e.kind.as_str()))),
+            false,
+        ),
+        (
+            "created_at",
+            ts(pairs
+                .iter()
+                .map(|(r, _)| Some(ms_to_us(r.comment.created_at_ms)))
+                .collect()),
+            false,
+        ),
+        (
+            "channel",
+            dict(pairs.iter().map(|(r, _)| r.comment.channel.as_deref())),
+            true,
+        ),
+        (
+            "author",
+            strings(pairs.iter().map(|(r, _)| r.comment.author.as_deref())),
+            true,
+        ),
+        (
+            "sentiment",
+            Arc::new(
+                pairs
+                    .iter()
+                    .map(|(r, _)| Some(f64::from(r.facts.sentiment_e4) / 10_000.0))
+                    .collect::<Float64Array>(),
+            ),
+            false,
+        ),
+        ("attributes", Arc::new(attributes.finish()), false),
+    ])
+}
+
+fn f64s(values: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(values.map(Some).collect::<Float64Array>())
+}
+
+fn i64s(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(values.map(Some).collect::<Int64Array>())
+}
+
+/// `entity_windows` rows.
+pub fn windows_batch(rows: &[WindowRecord]) -> Result<RecordBatch> {
+    batch(vec![
+        (
+            "entity_id",
+            dict(rows.iter().map(|r| Some(r.entity_id.as_str()))),
+            false,
+        ),
+        (
+            "entity_name",
+            dict(rows.iter().map(|r| Some(r.entity_name.as_str()))),
+            false,
+        ),
+        (
+            "window_start",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.window_start_ms)))
+                .collect()),
+            false,
+        ),
+        (
+            "window_end",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.window_end_ms)))
+                .collect()),
+            false,
+        ),
+        ("mentions", i64s(rows.iter().map(|r| r.mentions)), false),
+        ("authors", i64s(rows.iter().map(|r| r.authors)), false),
+        (
+            "sentiment_mean",
+            f64s(rows.iter().map(|r| r.sentiment_mean)),
+            false,
+        ),
+        (
+            "baseline_mean",
+            f64s(rows.iter().map(|r| r.baseline_mean)),
+            false,
+        ),
+        (
+            "baseline_std",
+            f64s(rows.iter().map(|r| r.baseline_std)),
+            false,
+        ),
+        ("z", f64s(rows.iter().map(|r| r.z)), false),
+        ("ratio", f64s(rows.iter().map(|r| r.ratio)), false),
+        (
+            "alert",
+            Arc::new(rows.iter().map(|r| Some(r.alert)).collect::<BooleanArray>()),
+            false,
+        ),
+    ])
+}
+
+/// `alerts` rows.
+pub fn alerts_batch(rows: &[AlertRecord]) -> Result<RecordBatch> {
+    batch(vec![
+        (
+            "alert_id",
+            strings(rows.iter().map(|r| Some(r.alert_id.as_str()))),
+            false,
+        ),
+        (
+            "kind",
+            dict(rows.iter().map(|r| Some(r.kind.as_str()))),
+            false,
+        ),
+        ("rule", dict(rows.iter().map(|_| Some("velocity"))), false),
+        (
+            "entity_id",
+            dict(rows.iter().map(|r| Some(r.entity_id.as_str()))),
+            false,
+        ),
+        (
+            "entity_name",
+            dict(rows.iter().map(|r| Some(r.entity_name.as_str()))),
+            false,
+        ),
+        (
+            "window_start",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.window_start_ms)))
+                .collect()),
+            false,
+        ),
+        (
+            "window_end",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.window_end_ms)))
+                .collect()),
+            false,
+        ),
+        ("mentions", i64s(rows.iter().map(|r| r.mentions)), false),
+        ("authors", i64s(rows.iter().map(|r| r.authors)), false),
+        (
+            "baseline_mean",
+            f64s(rows.iter().map(|r| r.baseline_mean)),
+            false,
+        ),
+        (
+            "baseline_std",
+            f64s(rows.iter().map(|r| r.baseline_std)),
+            false,
+        ),
+        ("z", f64s(rows.iter().map(|r| r.z)), false),
+        ("ratio", f64s(rows.iter().map(|r| r.ratio)), false),
+        (
+            "sentiment_mean",
+            f64s(rows.iter().map(|r| r.sentiment_mean)),
+            false,
+        ),
+        (
+            "as_of",
+            ts(rows.iter().map(|r| Some(ms_to_us(r.as_of_ms))).collect()),
+            false,
+        ),
+        (
+            "emitted_at",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.emitted_at_ms)))
+                .collect()),
+            false,
+        ),
+        (
+            "provisional",
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.provisional))
+                    .collect::<BooleanArray>(),
+            ),
+            false,
+        ),
+    ])
+}
+
+/// `dead_letters` rows.
+pub fn dead_letters_batch(rows: &[DeadLetterRecord]) -> Result<RecordBatch> {
+    batch(vec![
+        (
+            "received_at",
+            ts(rows
+                .iter()
+                .map(|r| Some(ms_to_us(r.received_at_ms)))
+                .collect()),
+            false,
+        ),
+        (
+            "source",
+            strings(rows.iter().map(|r| Some(r.source.as_str()))),
+            false,
+        ),
+        ("reason", dict(rows.iter().map(|r| Some(r.reason))), false),
+        (
+            "error",
+            strings(rows.iter().map(|r| Some(r.error.as_str()))),
+            false,
+        ),
+        (
+            "raw",
+            Arc::new(BinaryArray::from_iter_values(
+                rows.iter().map(|r| r.raw.as_slice()),
+            )),
+            false,
+        ),
+    ])
+}
+
+/// The schema of each table (from an empty batch), for the schema check and readers.
+pub fn schemas() -> Result<Vec<(&'static str, Arc<Schema>)>> {
+    Ok(vec![
+        ("comments", comments_batch(&[], &[])?.schema()),
+        (
+            "mentions",
+            mentions_batch(&[], &[], &BTreeMap::new())?.schema(),
+        ),
+        ("entity_windows", windows_batch(&[])?.schema()),
+        ("alerts", alerts_batch(&[])?.schema()),
+        ("dead_letters", dead_letters_batch(&[])?.schema()),
+    ])
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing {
+    out: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Hex SHA-256 of a digest.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `batch` as a Parquet file at `dir/rel` (fsynced) and describes it.
+pub fn write_parquet(dir: &Path, rel: &str, table: &str, batch: &RecordBatch) -> Result<FileEntry> {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("chatter {}", env!("CARGO_PKG_VERSION")));
+    for column in NO_DICTIONARY {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    let sink = Hashing {
+        out: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(props.build()))
+        .context("cannot start a Parquet writer")?;
+    writer
+        .write(batch)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let sink = writer
+        .into_inner()
+        .with_context(|| format!("cannot finish {}", path.display()))?;
+    let Hashing {
+        out, hasher, bytes, ..
+    } = sink;
+    let file = out
+        .into_inner()
+        .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot sync {}", path.display()))?;
+    Ok(FileEntry {
+        path: rel.to_string(),
+        table: table.to_string(),
+        rows: batch.num_rows() as u64,
+        bytes,
+        sha256: hex(&hasher.finalize()),
+    })
+}
+
+/// SHA-256 and size of a file on disk.
+pub fn checksum(path: &Path) -> Result<(String, u64)> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), bytes))
+}
+
+/// Reads every batch of a Parquet file.
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?
+        .with_batch_size(16 * 1024)
+        .build()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Typed access to one column of a batch by name; a missing optional column reads as nulls
+/// (so files of an older schema version still restore).
+pub struct Columns<'a> {
+    batch: &'a RecordBatch,
+    path: &'a Path,
+}
+
+/// A string column, plain or dictionary-encoded.
+pub enum Strings<'a> {
+    Plain(&'a StringArray),
+    Dict(&'a DictionaryArray<Int32Type>, &'a StringArray),
+    Missing,
+}
+
+impl Strings<'_> {
+    pub fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            Strings::Plain(a) => (!a.is_null(i)).then(|| a.value(i)),
+            Strings::Dict(keys, values) => {
+                if keys.is_null(i) {
+                    None
+                } else {
+                    Some(values.value(keys.keys().value(i) as usize))
+                }
+            }
+            Strings::Missing => None,
+        }
+    }
+}
+
+impl<'a> Columns<'a> {
+    pub fn new(batch: &'a RecordBatch, path: &'a Path) -> Columns<'a> {
+        Columns { batch, path }
+    }
+
+    fn column(&self, name: &str) -> Option<&'a ArrayRef> {
+        self.batch.column_by_name(name)
+    }
+
+    fn required(&self, name: &str) -> Result<&'a ArrayRef> {
+        self.column(name).ok_or_else(|| {
+            anyhow!(
+                "{} has no column {name:?}: it is not a chatter lake file of a known schema",
+                self.path.display()
+            )
+        })
+    }
+
+    fn downcast<T: 'static>(&self, name: &str, array: &'a ArrayRef) -> Result<&'a T> {
+        array.as_any().downcast_ref::<T>().ok_or_else(|| {
+            anyhow!(
+                "{}: column {name:?} has type {}, not the type chatter writes",
+                self.path.display(),
+                array.data_type()
+            )
+        })
+    }
+
+    pub fn strings(&self, name: &str, required: bool) -> Result<Strings<'a>> {
+        let Some(array) = self.column(name) else {
+            if required {
+                self.required(name)?;
+            }
+            return Ok(Strings::Missing);
+        };
+        if let DataType::Dictionary(_, _) = array.data_type() {
+            let dict: &DictionaryArray<Int32Type> = self.downcast(name, array)?;
+            let values = dict
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| {
+                    anyhow!("{}: column {name:?} is not strings", self.path.display())
+                })?;
+            Ok(Strings::Dict(dict, values))
+        } else {
+            Ok(Strings::Plain(self.downcast(name, array)?))
+        }
+    }
+
+    pub fn i64s(&self, name: &str) -> Result<&'a Int64Array> {
+        self.downcast(name, self.required(name)?)
+    }
+
+    pub fn f64s(&self, name: &str) -> Result<&'a Float64Array> {
+        self.downcast(name, self.required(name)?)
+    }
+
+    pub fn f32s(&self, name: &str) -> Result<Option<&'a Float32Array>> {
+        self.column(name)
+            .map(|array| self.downcast(name, array))
+            .transpose()
+    }
+
+    pub fn bools(&self, name: &str) -> Result<&'a BooleanArray> {
+        self.downcast(name, self.required(name)?)
+    }
+
+    /// A timestamp column in milliseconds.
+    pub fn times(&self, name: &str) -> Result<&'a TimestampMicrosecondArray> {
+        self.downcast(name, self.required(name)?)
+    }
+
+    pub fn lists(&self, name: &str) -> Result<&'a ListArray> {
+        self.downcast(name, self.required(name)?)
+    }
+}
+
+fn opt_ms(array: &TimestampMicrosecondArray, i: usize) -> Option<i64> {
+    (!array.is_null(i)).then(|| array.value(i).div_euclid(1000))
+}
+
+/// Reads a `comments` file back as restorable comments.
+pub fn read_comments(path: &Path) -> Result<Vec<RestoredComment>> {
+    let mut out = Vec::new();
+    for batch in read_batches(path)? {
+        let c = Columns::new(&batch, path);
+        let id = c.strings("id", true)?;
+        let source = c.strings("source", false)?;
+        let channel = c.strings("channel", false)?;
+        let thread_id = c.strings("thread_id", false)?;
+        let parent_id = c.strings("parent_id", false)?;
+        let author = c.strings("author", false)?;
+        let text = c.strings("text", true)?;
+        let created = c.times("created_at")?;
+        let edited = c.times("edited_at")?;
+        let score = c.i64s("score")?;
+        let sentiment = c.f64s("sentiment")?;
+        let language = c.strings("language", false)?;
+        let confidence = c.f32s("language_confidence")?;
+        let entity_ids = c.lists("entity_ids")?;
+        for i in 0..batch.num_rows() {
+            let own = |s: &Strings<'_>| s.get(i).map(str::to_string);
+            let ids = entity_ids.value(i);
+            let ids = ids.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                anyhow!("{}: entity_ids is not a list of strings", path.display())
+            })?;
+            let Some(created_at_ms) = opt_ms(created, i) else {
+                bail!("{}: row {i} has no created_at", path.display());
+            };
+            out.push(RestoredComment {
+                comment: Comment {
+                    id: own(&id).unwrap_or_default(),
+                    source: own(&source),
+                    channel: own(&channel),
+                    thread_id: own(&thread_id),
+                    parent_id: own(&parent_id),
+                    author: own(&author),
+                    text: own(&text).unwrap_or_default(),
+                    created_at_ms,
+                    edited_at_ms: opt_ms(edited, i),
+                    score: (!score.is_null(i)).then(|| score.value(i)),
+                },
+                entity_ids: ids.iter().flatten().map(str::to_string).collect(),
+                sentiment_e4: (sentiment.value(i) * 10_000.0).round() as i32,
+                language: language.get(i).map(|code| {
+                    let conf = confidence
+                        .filter(|c| !c.is_null(i))
+                        .map_or(1.0, |c| c.value(i));
+                    (code.to_string(), conf.to_bits())
+                }),
+                evicted: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an `entity_windows` file back.
+pub fn read_windows(path: &Path) -> Result<Vec<WindowRecord>> {
+    let mut out = Vec::new();
+    for batch in read_batches(path)? {
+        let c = Columns::new(&batch, path);
+        let (id, name) = (
+            c.strings("entity_id", true)?,
+            c.strings("entity_name", true)?,
+        );
+        let (start, end) = (c.times("window_start")?, c.times("window_end")?);
+        let (mentions, authors) = (c.i64s("mentions")?, c.i64s("authors")?);
+        let sm = c.f64s("sentiment_mean")?;
+        let (bm, bs) = (c.f64s("baseline_mean")?, c.f64s("baseline_std")?);
+        let (z, ratio, alert) = (c.f64s("z")?, c.f64s("ratio")?, c.bools("alert")?);
+        for i in 0..batch.num_rows() {
+            out.push(WindowRecord {
+                entity_id: id.get(i).unwrap_or_default().to_string(),
+                entity_name: name.get(i).unwrap_or_default().to_string(),
+                window_start_ms: start.value(i).div_euclid(1000),
+                window_end_ms: end.value(i).div_euclid(1000),
+                mentions: mentions.value(i),
+                authors: authors.value(i),
+                sentiment_mean: sm.value(i),
+                baseline_mean: bm.value(i),
+                baseline_std: bs.value(i),
+                z: z.value(i),
+                ratio: ratio.value(i),
+                alert: alert.value(i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an `alerts` file back.
+pub fn read_alerts(path: &Path) -> Result<Vec<AlertRecord>> {
+    let mut out = Vec::new();
+    for batch in read_batches(path)? {
+        let c = Columns::new(&batch, path);
+        let (alert_id, kind) = (c.strings("alert_id", true)?, c.strings("kind", true)?);
+        let (id, name) = (
+            c.strings("entity_id", true)?,
+            c.strings("entity_name", true)?,
+        );
+        let (start, end) = (c.times("window_start")?, c.times("window_end")?);
+        let (mentions, authors) = (c.i64s("mentions")?, c.i64s("authors")?);
+        let (bm, bs) = (c.f64s("baseline_mean")?, c.f64s("baseline_std")?);
+        let (z, ratio, sm) = (c.f64s("z")?, c.f64s("ratio")?, c.f64s("sentiment_mean")?);
+        let (as_of, emitted) = (c.times("as_of")?, c.times("emitted_at")?);
+        let provisional = c.bools("provisional")?;
+        for i in 0..batch.num_rows() {
+            let s = |col: &Strings<'_>| col.get(i).unwrap_or_default().to_string();
+            out.push(AlertRecord {
+                alert_id: s(&alert_id),
+                kind: s(&kind),
+                entity_id: s(&id),
+                entity_name: s(&name),
+                window_start_ms: start.value(i).div_euclid(1000),
+                window_end_ms: end.value(i).div_euclid(1000),
+                mentions: mentions.value(i),
+                authors: authors.value(i),
+                baseline_mean: bm.value(i),
+                baseline_std: bs.value(i),
+                z: z.value(i),
+                ratio: ratio.value(i),
+                sentiment_mean: sm.value(i),
+                as_of_ms: as_of.value(i).div_euclid(1000),
+                emitted_at_ms: emitted.value(i).div_euclid(1000),
+                provisional: provisional.value(i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The schemas as the JSON document `schemas/lake/v1.json` holds.
+pub fn schemas_json() -> Result<serde_json::Value> {
+    let mut tables = serde_json::Map::new();
+    for (name, schema) in schemas()? {
+        let columns: Vec<serde_json::Value> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name(),
+                    "type": type_name(f.data_type()),
+                    "nullable": f.is_nullable(),
+                })
+            })
+            .collect();
+        tables.insert(name.to_string(), serde_json::Value::Array(columns));
+    }
+    Ok(serde_json::json!({
+        "schema_version": SCHEMA_VERSION,
+        "note": "Column contract of the chatter lake (SPEC §3.3). Generated from src/lake/tables.rs (CHATTER_BLESS=1 cargo test --release --lib schemas_match); that test keeps the two equal. Adding a nullable column is compatible; anything else needs a new version.",
+        "tables": tables,
+    }))
+}
+
+fn type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 => "string".into(),
+        DataType::Dictionary(_, value) => format!("dictionary<{}>", type_name(value)),
+        DataType::Timestamp(unit, tz) => format!(
+            "timestamp[{}, {}]",
+            match unit {
+                arrow_schema::TimeUnit::Microsecond => "us",
+                _ => "other",
+            },
+            tz.as_deref().unwrap_or("naive")
+        ),
+        DataType::Int64 => "int64".into(),
+        DataType::Float64 => "float64".into(),
+        DataType::Float32 => "float32".into(),
+        DataType::Boolean => "bool".into(),
+        DataType::Binary => "binary".into(),
+        DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(fields) if fields.len() == 2 => format!(
+                "map<{}, {}>",
+                type_name(fields[0].data_type()),
+                type_name(fields[1].data_type())
+            ),
+            other => format!("map<{other}>"),
+        },
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `schemas/lake/v1.json` is the written-down contract; regenerate it with
+    /// `CHATTER_BLESS=1 cargo test --release --lib schemas_match` after a deliberate change (and
+    /// bump the version unless the change only adds a nullable column).
+    #[test]
+    fn schemas_match_the_written_contract() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/lake/v1.json");
+        let generated = schemas_json().unwrap();
+        if std::env::var_os("CHATTER_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+            std::fs::write(&path, text).unwrap();
+        }
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            written, generated,
+            "schemas/lake/v1.json and src/lake/tables.rs disagree"
+        );
+        let comments = &generated["tables"]["comments"];
+        let column = |name: &str| {
+            comments
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(column("created_at")["type"], "timestamp[us, UTC]");
+        assert_eq!(column("entity_ids")["type"], "list<string>");
+        assert_eq!(column("channel")["type"], "dictionary<string>");
+    }
+
+    #[test]
+    fn day_names_round_trip() {
+        let day = 1_611_792_000_000; // 2021-01-28
+        assert_eq!(crate::lake::day_name(day), "2021-01-28");
+        assert_eq!(crate::lake::parse_day("2021-01-28"), Some(day));
+        assert_eq!(
+            crate::lake::day_of_path("comments/date=2021-01-28/part-0.parquet"),
+            Some(day)
+        );
+    }
+
+    #[test]
+    fn written_files_read_back_with_their_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![WindowRecord {
+            entity_id: "GME".into(),
+            entity_name: "GameStop".into(),
+            window_start_ms: 1_611_842_400_000,
+            window_end_ms: 1_611_842_700_000,
+            mentions: 412,
+            authors: 380,
+            sentiment_mean: 0.41,
+            baseline_mean: 35.2,
+            baseline_std: 8.1,
+            z: 46.5,
+            ratio: 11.4,
+            alert: true,
+        }];
+        let entry = write_parquet(
+            dir.path(),
+            "entity_windows/date=2021-01-28/part-0.parquet",
+            "entity_windows",
+            &windows_batch(&rows).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(entry.rows, 1);
+        let path = dir.path().join(&entry.path);
+        assert_eq!(
+            checksum(&path).unwrap(),
+            (entry.sha256.clone(), entry.bytes)
+        );
+        assert_eq!(read_windows(&path).unwrap(), rows);
+    }
+}

@@ -1,0 +1,856 @@
+//! The lake: snapshots, restore, crash safety (SIGKILL at many points), backup/restore, faults,
+//! the committed v1 fixture, and real Python readers.
+
+use crate::common::{chatter, read_jsonl, stderr};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// Short retention and a slow comment rate, so a small input spans several days: partitions
+/// seal, comments are evicted, and the lake carries sealed days unchanged.
+const CONFIG: &str = r#"
+[windows]
+size = "5m"
+baseline_windows = 12
+allowed_lateness = "1m"
+retention = "3h"
+"#;
+
+/// A test directory with generated input and the config.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new(comments: u64, seed: u64) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let out = chatter()
+            .args([
+                "gen",
+                "--comments",
+                &comments.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
+            .args(["--comments-per-minute", "2", "--out", "data"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::write(dir.path().join("chatter.toml"), CONFIG).unwrap();
+        Fixture { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `chatter run` on the generated input into `lake`, alerts into `alerts-TAG.jsonl`.
+    pub fn run(&self, lake: &str, tag: &str, extra: &[&str], crash: Option<&str>) -> Output {
+        let alerts = format!("alerts-{tag}.jsonl");
+        let mut command = chatter();
+        command
+            .args(["run", "-c", "chatter.toml", "-i", "data/comments.jsonl"])
+            .args(["-e", "data/entities.jsonl", "--batch-size", "400", "-q"])
+            .args(["--alerts-out", &alerts, "--dead-letters-out", "dead.jsonl"])
+            .args(["--lake", lake])
+            .args(extra)
+            .current_dir(self.path());
+        command.env_remove("CHATTER_CRASH_AT");
+        if let Some(point) = crash {
+            command.env("CHATTER_CRASH_AT", point);
+        }
+        command.output().unwrap()
+    }
+
+    /// Alert events of one run without the wall-clock field.
+    pub fn alerts(&self, tag: &str) -> BTreeSet<String> {
+        let path = self.path().join(format!("alerts-{tag}.jsonl"));
+        if !path.exists() {
+            return BTreeSet::new();
+        }
+        read_jsonl(&path)
+            .into_iter()
+            .map(|mut v| {
+                v.as_object_mut().unwrap().remove("emitted_at");
+                v.to_string()
+            })
+            .collect()
+    }
+}
+
+/// Every table of `lake/current`, each row rendered as text (wall-clock columns left out),
+/// sorted: what "the same lake" means.
+pub fn lake_rows(lake: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut tables = BTreeMap::new();
+    for table in chatter::lake::tables::TABLES {
+        let mut rows = Vec::new();
+        for file in parquet_files(&lake.join("current").join(table)) {
+            for batch in chatter::lake::tables::read_batches(&file).unwrap() {
+                let schema = batch.schema();
+                let options = FormatOptions::default();
+                let columns: Vec<(String, Option<ArrayFormatter<'_>>, &arrow_array::ArrayRef)> =
+                    batch
+                        .columns()
+                        .iter()
+                        .zip(schema.fields())
+                        .filter(|(_, f)| {
+                            !["received_at", "emitted_at"].contains(&f.name().as_str())
+                        })
+                        .map(|(c, f)| {
+                            (
+                                f.name().clone(),
+                                ArrayFormatter::try_new(c.as_ref(), &options).ok(),
+                                c,
+                            )
+                        })
+                        .collect();
+                for i in 0..batch.num_rows() {
+                    let row: Vec<String> = columns
+                        .iter()
+                        .map(|(name, f, c)| match f {
+                            Some(f) => format!("{name}={}", f.value(i)),
+                            None => format!("{name}={:?}", c.slice(i, 1)),
+                        })
+                        .collect();
+                    rows.push(row.join("|"));
+                }
+            }
+        }
+        rows.sort();
+        tables.insert(table.to_string(), rows);
+    }
+    tables
+}
+
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(parquet_files(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn assert_same_lake(got: &Path, want: &BTreeMap<String, Vec<String>>, what: &str) {
+    let got = lake_rows(got);
+    for (table, rows) in want {
+        let other = &got[table];
+        if other != rows {
+            let a: BTreeSet<_> = rows.iter().collect();
+            let b: BTreeSet<_> = other.iter().collect();
+            let missing: Vec<_> = a.difference(&b).take(3).collect();
+            let extra: Vec<_> = b.difference(&a).take(3).collect();
+            panic!(
+                "{what}: table {table} differs: {} rows vs {} expected; missing {missing:?}; extra {extra:?}",
+                other.len(),
+                rows.len()
+            );
+        }
+    }
+}
+
+fn killed(output: &Output) -> bool {
+    output.status.signal() == Some(9)
+}
+
+/// The reference: one uninterrupted run, snapshotting only at the end.
+fn reference(fixture: &Fixture) -> (BTreeMap<String, Vec<String>>, BTreeSet<String>) {
+    let out = fixture.run("lake-ref", "ref", &["--snapshot-interval", "1h"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = lake_rows(&fixture.path().join("lake-ref"));
+    for table in [
+        "comments",
+        "mentions",
+        "entity_windows",
+        "alerts",
+        "dead_letters",
+    ] {
+        assert!(!rows[table].is_empty(), "the reference has no {table} rows");
+    }
+    (rows, fixture.alerts("ref"))
+}
+
+#[test]
+fn snapshots_are_consistent_and_partitioned_by_day() {
+    let fixture = Fixture::new(6000, 3);
+    let out = fixture.run(
+        "lake",
+        "a",
+        &[
+            "--snapshot-interval",
+            "1ms",
+            "--keep-snapshots",
+            "4",
+            "--summary-json",
+            "s.json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.path().join("s.json")).unwrap()).unwrap();
+    let lake = fixture.path().join("lake");
+    let snapshots: Vec<_> = std::fs::read_dir(lake.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(snapshots.len(), 4, "keeps the last 4: {snapshots:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("current/manifest.json")).unwrap())
+            .unwrap();
+    // Row counts in the manifest equal what the files hold.
+    let rows = lake_rows(&lake);
+    for (table, rows) in &rows {
+        assert_eq!(
+            manifest["tables"][table]["rows"].as_u64().unwrap(),
+            rows.len() as u64,
+            "{table}"
+        );
+    }
+    // Several days, Hive-style.
+    let days: Vec<_> = std::fs::read_dir(lake.join("current/comments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        days.len() >= 2 && days.iter().all(|d| d.starts_with("date=")),
+        "{days:?}"
+    );
+    // Sealed days are shared with the previous snapshot by hard link.
+    let current = std::fs::read_link(lake.join("current")).unwrap();
+    let mut linked = 0;
+    for file in parquet_files(&lake.join(&current)) {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(&file).unwrap().nlink() > 1 {
+            linked += 1;
+        }
+    }
+    assert!(linked > 0, "no file is shared with an older snapshot");
+    // The comments table holds one row per comment not deleted: inserts − deletes.
+    let live = summary["inserts"].as_u64().unwrap() - summary["deletes"].as_u64().unwrap();
+    assert_eq!(rows["comments"].len() as u64, live);
+    // Alert history: every event of the run, once.
+    assert_eq!(
+        rows["alerts"].len() as u64,
+        summary["alerts_fired"].as_u64().unwrap()
+            + summary["alerts_updated"].as_u64().unwrap()
+            + summary["alerts_retracted"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rows["entity_windows"].len() as u64,
+        summary["windows"].as_u64().unwrap()
+    );
+    let summary_out = stderr(&out);
+    assert!(summary_out.contains("lake: "), "{summary_out}");
+    assert_eq!(manifest["sources"]["end_of_input"], true);
+}
+
+/// SIGKILL at ≥ 10 different points (inside snapshot writing, during the pointer swap, during
+/// pruning, during restore, between epochs, at random times), restart, and the final lake equals
+/// an uninterrupted run's, table by table; every alert event any run emitted is one the
+/// uninterrupted run emitted too (events may repeat, never differ).
+#[test]
+fn crash_anywhere_and_the_lake_equals_an_uninterrupted_run() {
+    let fixture = Fixture::new(5000, 11);
+    let (want, want_alerts) = reference(&fixture);
+    let frequent = ["--snapshot-interval", "1ms", "--keep-snapshots", "2"];
+    let scenarios: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+        ("between epochs, early", vec!["epoch:3"], vec![]),
+        ("between epochs, late", vec!["epoch:11"], vec![]),
+        (
+            "after the parts are written",
+            vec!["snapshot-parts:2"],
+            vec![],
+        ),
+        (
+            "while linking unchanged files",
+            vec!["snapshot-links:3"],
+            vec![],
+        ),
+        (
+            "after the manifest, before the rename",
+            vec!["snapshot-manifest:2"],
+            vec![],
+        ),
+        (
+            "after the rename, before the pointer swap",
+            vec!["snapshot-renamed:3"],
+            vec![],
+        ),
+        ("inside the pointer swap", vec!["pointer-tmp:4"], vec![]),
+        ("after publishing", vec!["snapshot-published:5"], vec![]),
+        ("while pruning", vec!["prune:2"], vec![]),
+        ("during restore", vec!["epoch:9", "restore"], vec![]),
+        (
+            "three crashes in a row",
+            vec!["epoch:6", "snapshot-manifest:1", "epoch:5"],
+            vec![],
+        ),
+        (
+            "2 workers, resumed with 1",
+            vec!["epoch:10"],
+            vec!["-w", "1"],
+        ),
+    ];
+    for (n, (what, crashes, last_args)) in scenarios.iter().enumerate() {
+        let lake = format!("lake-{n}");
+        let mut seen = BTreeSet::new();
+        for (k, point) in crashes.iter().enumerate() {
+            let tag = format!("{n}-{k}");
+            let out = fixture.run(&lake, &tag, &frequent, Some(point));
+            assert!(
+                killed(&out),
+                "{what}: CHATTER_CRASH_AT={point} was not reached: {}",
+                stderr(&out)
+            );
+            seen.extend(fixture.alerts(&tag));
+        }
+        let tag = format!("{n}-final");
+        let mut args = frequent.to_vec();
+        args.extend(last_args);
+        let out = fixture.run(&lake, &tag, &args, None);
+        assert!(
+            out.status.success(),
+            "{what}: the restart failed: {}",
+            stderr(&out)
+        );
+        seen.extend(fixture.alerts(&tag));
+        assert_same_lake(&fixture.path().join(&lake), &want, what);
+        let differing: Vec<_> = seen.difference(&want_alerts).take(3).collect();
+        assert!(
+            differing.is_empty(),
+            "{what}: alert events that differ: {differing:?}"
+        );
+        eprintln!("crash scenario ok: {what}");
+    }
+}
+
+#[test]
+fn killed_at_random_moments_the_lake_still_converges() {
+    let fixture = Fixture::new(5000, 12);
+    let (want, want_alerts) = reference(&fixture);
+    let seed = std::env::var("CHATTER_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("random kills: CHATTER_SEED={seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut seen = BTreeSet::new();
+    for round in 0..4 {
+        let alerts = format!("alerts-r{round}.jsonl");
+        let mut child = chatter()
+            .args(["run", "-c", "chatter.toml", "-i", "data/comments.jsonl"])
+            .args(["-e", "data/entities.jsonl", "--batch-size", "400", "-q"])
+            .args(["--alerts-out", &alerts, "--dead-letters-out", "dead.jsonl"])
+            .args(["--lake", "lake", "--snapshot-interval", "5ms"])
+            .current_dir(fixture.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = 30 + next() % 400;
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        seen.extend(fixture.alerts(&format!("r{round}")));
+    }
+    let out = fixture.run("lake", "final", &[], None);
+    assert!(out.status.success(), "seed {seed}: {}", stderr(&out));
+    seen.extend(fixture.alerts("final"));
+    assert_same_lake(&fixture.path().join("lake"), &want, &format!("seed {seed}"));
+    let differing: Vec<_> = seen.difference(&want_alerts).take(3).collect();
+    assert!(
+        differing.is_empty(),
+        "seed {seed}: alert events that differ: {differing:?}"
+    );
+}
+
+#[test]
+fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
+    let fixture = Fixture::new(5000, 13);
+    let (want, _) = reference(&fixture);
+    // Feed the input slowly through stdin so SIGTERM lands mid-stream.
+    let mut child = stdin_run(&fixture, "a.jsonl", &["--snapshot-interval", "1h"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    let half = input.len() / 2;
+    stdin.write_all(&input[..half]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // Keep feeding: the stop happens at the next epoch boundary.
+    let _ = stdin.write_all(&input[half..]);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture.path().join("lake-term/current/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["sources"]["end_of_input"], false);
+    // Resume from the same stdin input.
+    let out = stdin_run(&fixture, "b.jsonl", &[])
+        .stdin(std::fs::File::open(fixture.path().join("data/comments.jsonl")).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("restored snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    let mut want = want;
+    // Provenance differs by input name (stdin vs the file) in dead letters: compare the rest.
+    let strip = |rows: &mut Vec<String>| {
+        for row in rows.iter_mut() {
+            *row = row.replace("file:data/comments.jsonl:", "file:-:");
+        }
+        rows.sort();
+    };
+    strip(want.get_mut("dead_letters").unwrap());
+    assert_same_lake(
+        &fixture.path().join("lake-term"),
+        &want,
+        "SIGTERM then resume",
+    );
+}
+
+/// `chatter run` reading comments from stdin into `lake-term`.
+fn stdin_run(fixture: &Fixture, alerts: &str, extra: &[&str]) -> std::process::Command {
+    let mut command = chatter();
+    command
+        .args([
+            "run",
+            "-c",
+            "chatter.toml",
+            "-i",
+            "-",
+            "-e",
+            "data/entities.jsonl",
+        ])
+        .args(["--batch-size", "400", "-q", "--alerts-out", alerts])
+        .args(["--lake", "lake-term"])
+        .args(extra)
+        .current_dir(fixture.path());
+    command
+}
+
+#[test]
+fn damaged_snapshots_are_skipped_and_the_previous_one_is_used() {
+    let fixture = Fixture::new(3000, 14);
+    let (want, _) = reference(&fixture);
+    for (n, damage) in ["manifest", "missing file", "flipped byte"]
+        .iter()
+        .enumerate()
+    {
+        let lake = format!("lake-d{n}");
+        let out = fixture.run(&lake, "d", &["--snapshot-interval", "1ms"], Some("epoch:6"));
+        assert!(killed(&out));
+        let root = fixture.path().join(&lake);
+        let newest = std::fs::read_link(root.join("current")).unwrap();
+        let snap = root.join(&newest);
+        match *damage {
+            "manifest" => std::fs::write(snap.join("manifest.json"), b"{ not json").unwrap(),
+            "missing file" => {
+                let file = parquet_files(&snap.join("comments")).pop().unwrap();
+                std::fs::remove_file(file).unwrap();
+            }
+            _ => {
+                // A hard-linked file would damage older snapshots too: break a fresh one.
+                let file = parquet_files(&snap.join("dead_letters")).pop().unwrap();
+                let mut bytes = std::fs::read(&file).unwrap();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0xff;
+                std::fs::remove_file(&file).unwrap();
+                std::fs::write(&file, bytes).unwrap();
+            }
+        }
+        let out = fixture.run(&lake, "d2", &["--snapshot-interval", "1ms"], None);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{damage}: {err}");
+        assert!(err.contains("skipping damaged snapshot"), "{damage}: {err}");
+        assert_same_lake(&root, &want, damage);
+    }
+}
+
+#[test]
+fn a_directory_that_is_not_a_lake_is_refused() {
+    let fixture = Fixture::new(500, 15);
+    std::fs::create_dir(fixture.path().join("notalake")).unwrap();
+    std::fs::write(fixture.path().join("notalake/keep.txt"), b"mine").unwrap();
+    let out = fixture.run("notalake", "x", &[], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("notalake") && err.contains("not a chatter lake"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(fixture.path().join("notalake/keep.txt").exists());
+    // A lake written with other settings is refused too.
+    let out = fixture.run("lake", "y", &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(
+        fixture.path().join("other.toml"),
+        CONFIG.replace("size = \"5m\"", "size = \"1m\""),
+    )
+    .unwrap();
+    let out = chatter()
+        .args([
+            "run",
+            "-c",
+            "other.toml",
+            "-i",
+            "data/comments.jsonl",
+            "--lake",
+            "lake",
+            "-q",
+        ])
+        .current_dir(fixture.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("other windows/alerts/extract settings"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Runs `f` on a small tmpfs (root only: mounting needs it), unmounting afterwards.
+fn with_tmpfs(size: &str, f: impl FnOnce(&Path)) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        return false;
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(dir.path())));
+    let _ = std::process::Command::new("umount")
+        .arg(dir.path())
+        .status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    true
+}
+
+#[test]
+fn a_full_disk_or_read_only_lake_fails_cleanly_and_keeps_the_previous_snapshot() {
+    let fixture = Fixture::new(4000, 16);
+    let (want, _) = reference(&fixture);
+    let ran = with_tmpfs("3m", |mnt| {
+        let lake = mnt.join("lake");
+        let lake_arg = lake.to_str().unwrap();
+        // A first, complete run (fits), then a second input that does not.
+        let out = fixture.run(
+            lake_arg,
+            "fs1",
+            &["--snapshot-interval", "1h"],
+            Some("epoch:6"),
+        );
+        assert!(killed(&out));
+        std::fs::write(mnt.join("filler"), vec![0u8; 0]).unwrap();
+        // Fill the disk.
+        let free = {
+            let out = std::process::Command::new("df")
+                .args(["--output=avail", "-B1"])
+                .arg(mnt)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .nth(1)
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        std::fs::write(
+            mnt.join("filler"),
+            vec![1u8; free.saturating_sub(4096) as usize],
+        )
+        .ok();
+        let out = fixture.run(lake_arg, "fs2", &["--snapshot-interval", "1ms"], None);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("could not be written") && err.contains(lake_arg),
+            "{err}"
+        );
+        // Free space: the next run resumes and converges.
+        std::fs::remove_file(mnt.join("filler")).unwrap();
+        let out = fixture.run(lake_arg, "fs3", &[], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_same_lake(&lake, &want, "after a full disk");
+        // Read-only: the same clean failure.
+        let remount = |mode: &str| {
+            std::process::Command::new("mount")
+                .args(["-o", &format!("remount,{mode}")])
+                .arg(mnt)
+                .status()
+                .unwrap()
+                .success()
+        };
+        std::fs::write(fixture.path().join("more.jsonl"), b"").unwrap();
+        assert!(remount("ro"));
+        let out = chatter()
+            .args([
+                "run",
+                "-c",
+                "chatter.toml",
+                "-i",
+                "data/comments.jsonl",
+                "-q",
+            ])
+            .args(["-e", "data/entities.jsonl", "--lake", lake_arg])
+            .current_dir(fixture.path())
+            .output()
+            .unwrap();
+        assert!(remount("rw"));
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains(lake_arg), "{err}");
+        assert_same_lake(&lake, &want, "after a read-only attempt");
+    });
+    if !ran {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs (needs root): full-disk and read-only cases not run"
+        );
+    }
+}
+
+#[test]
+fn backup_and_restore_round_trip_and_damaged_backups_are_refused() {
+    let fixture = Fixture::new(3000, 17);
+    let out = fixture.run("lake", "b", &["--snapshot-interval", "1ms"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = lake_rows(&fixture.path().join("lake"));
+    let run = |args: &[&str]| {
+        chatter()
+            .args(args)
+            .current_dir(fixture.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["backup", "--lake", "lake", "--to", "bak"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("checksums verified"));
+    // The backup is a lake of its own that readers can open.
+    assert_eq!(lake_rows(&fixture.path().join("bak")), want);
+    // Backing up into a directory that holds another lake is refused.
+    let out = run(&["backup", "--lake", "lake", "--to", "bak"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("already holds a lake"),
+        "{}",
+        stderr(&out)
+    );
+    // Restore into a fresh lake: the same tables; a run on it resumes (nothing new to read).
+    let out = run(&["restore", "--from", "bak", "--lake", "lake2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lake_rows(&fixture.path().join("lake2")), want);
+    let out = fixture.run("lake2", "b2", &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("restored snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lake_rows(&fixture.path().join("lake2")), want);
+    // Into a lake with snapshots: only with --force.
+    let out = run(&["restore", "--from", "bak", "--lake", "lake"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    // A damaged backup is refused and the target is left alone.
+    let file = parquet_files(&fixture.path().join("bak/current/comments"))
+        .pop()
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 100;
+    bytes[last] ^= 0x55;
+    std::fs::write(&file, bytes).unwrap();
+    let out = run(&["restore", "--from", "bak", "--lake", "lake3"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("damaged") && err.contains("checksum"), "{err}");
+    assert!(!fixture.path().join("lake3/current").exists());
+}
+
+/// A lake written by schema version 1 (committed under tests/fixtures/lake-v1, made from
+/// `chatter gen --comments 3000 --seed 7 --comments-per-minute 2` with the CONFIG above,
+/// `--batch-size 400`, and
+/// stopped mid-input) must restore in every later version and finish to the same lake as an
+/// uninterrupted run. Also: an extra optional column in a file does not break restoring.
+#[test]
+fn the_committed_v1_lake_restores() {
+    let fixture_lake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lake-v1");
+    let fixture = Fixture::new(3000, 7);
+    let (want, _) = reference(&fixture);
+    copy_dir(&fixture_lake, &fixture.path().join("lake-v1"));
+    let out = fixture.run("lake-v1", "v1", &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("restored snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    assert_same_lake(&fixture.path().join("lake-v1"), &want, "v1 fixture");
+
+    // A later minor version may add a nullable column: files that have it still restore.
+    let evolved = fixture.path().join("lake-v1-plus");
+    copy_dir(&fixture_lake, &evolved);
+    add_column_to_a_comments_file(&evolved);
+    let out = fixture.run("lake-v1-plus", "v1p", &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("restored snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    let mut got = lake_rows(&evolved);
+    // The rewritten day's rows lose the extra column once chatter rewrites them; compare the
+    // tables chatter owns.
+    got.retain(|table, _| table != "comments");
+    let mut expected = want.clone();
+    expected.retain(|table, _| table != "comments");
+    for (table, rows) in &expected {
+        assert_eq!(
+            &got[table], rows,
+            "{table} after restoring a file with an extra column"
+        );
+    }
+}
+
+/// Adds a nullable `future_column` to the first comments file of `lake`'s current snapshot and
+/// fixes its manifest entry.
+fn add_column_to_a_comments_file(lake: &Path) {
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let current = lake.join(std::fs::read_link(lake.join("current")).unwrap());
+    let manifest_path = current.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let files = manifest["files"].as_array_mut().unwrap();
+    let entry = files.iter_mut().find(|f| f["table"] == "comments").unwrap();
+    let path = current.join(entry["path"].as_str().unwrap());
+    let batches = chatter::lake::tables::read_batches(&path).unwrap();
+    let mut columns: Vec<(String, ArrayRef)> = Vec::new();
+    let batch = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        columns.push((field.name().clone(), column.clone()));
+    }
+    let extra: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>; batch.num_rows()]));
+    columns.push(("future_column".into(), extra));
+    let evolved = RecordBatch::try_from_iter(columns).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, evolved.schema(), None).unwrap();
+    writer.write(&evolved).unwrap();
+    writer.close().unwrap();
+    let (sha, bytes) = chatter::lake::tables::checksum(&path).unwrap();
+    entry["sha256"] = sha.into();
+    entry["bytes"] = bytes.into();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// pyarrow, polars, duckdb and pandas read every table of `lake/current` without options, and
+/// what they read agrees with the manifest (the venv comes from ops/test.sh; see there).
+#[test]
+fn python_readers_read_every_table() {
+    let python = std::env::var_os("CHATTER_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            let venv = Path::new(&home).join(".cache/chatter/venv/bin/python");
+            venv.exists().then_some(venv)
+        });
+    let Some(python) = python else {
+        eprintln!("SKIPPED: no Python venv with the readers (run ops/test.sh, which creates it)");
+        return;
+    };
+    let fixture = Fixture::new(4000, 18);
+    let out = fixture.run("lake", "p", &["--snapshot-interval", "1ms"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_lake.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(fixture.path().join("lake"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for reader in ["pyarrow", "pandas", "polars", "duckdb"] {
+        assert!(text.contains(&format!("{reader}: ok")), "{text}");
+    }
+    // The analyst example runs on it too.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/analyst.py");
+    let out = std::process::Command::new(&python)
+        .arg(&example)
+        .arg(fixture.path().join("lake"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Top movers"));
+}
