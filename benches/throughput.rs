@@ -3,7 +3,8 @@
 //! each, and prints the median comments/s, peak memory and p50/p99 time per epoch.
 //!
 //! `cargo bench --bench throughput` (env: CHATTER_BENCH_COMMENTS, default 2000000;
-//! CHATTER_BENCH_RUNS, default 3; CHATTER_BENCH_WORKERS, default "1,2").
+//! CHATTER_BENCH_RUNS, default 3; CHATTER_BENCH_WORKERS, default "1,2"; CHATTER_BENCH_LAKE,
+//! default 1: write a lake as the default job does, 0: `--no-lake`).
 //! Record results in BENCHMARKS.md with the machine they ran on.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ fn main() {
     let comments: u64 = env_or("CHATTER_BENCH_COMMENTS", 2_000_000);
     let runs: usize = env_or("CHATTER_BENCH_RUNS", 3);
     let workers: String = env_or("CHATTER_BENCH_WORKERS", "1,2".to_string());
+    let with_lake = env_or("CHATTER_BENCH_LAKE", 1u8) != 0;
     let dir = data_dir(comments);
     let lines = std::fs::read(dir.join("comments.jsonl"))
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
@@ -61,8 +63,19 @@ fn main() {
         let mut p99 = Vec::new();
         for run in 0..runs {
             let summary = dir.join(format!("summary-w{w}-{run}.json"));
+            // A fresh lake per run (a lake left from the last run would be resumed from); with
+            // CHATTER_BENCH_LAKE=0, no lake, as the "Core engine" numbers were taken.
+            let lake = dir.join("lake-bench");
+            let _ = std::fs::remove_dir_all(&lake);
+            let lake_args: Vec<std::ffi::OsString> = if with_lake {
+                vec!["--lake".into(), lake.clone().into_os_string()]
+            } else {
+                vec!["--no-lake".into()]
+            };
             let status = Command::new(env!("CARGO_BIN_EXE_chatter"))
-                .args(["run", "-q", "-w", w, "-i"])
+                .args(["run", "-q", "-w", w])
+                .args(&lake_args)
+                .arg("-i")
                 .arg(dir.join("comments.jsonl"))
                 .arg("-e")
                 .arg(dir.join("entities.jsonl"))

@@ -417,6 +417,7 @@ fn run(args: RunArgs) -> Result<()> {
             "snapshots": summary.snapshots,
             "snapshot": summary.last_snapshot.as_ref().map(|m| m.id),
             "interrupted": summary.interrupted,
+            "snapshot_stats": summary.last_snapshot.as_ref().map(|m| &m.stats),
             "dead_letters": summary.dead_letters,
             "windows": summary.windows,
             "alerts_fired": summary.alerts[0],

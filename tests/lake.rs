@@ -256,6 +256,79 @@ fn snapshots_are_consistent_and_partitioned_by_day() {
     assert_eq!(manifest["sources"]["end_of_input"], true);
 }
 
+/// A snapshot costs what changed: after a restore, an edit of one comment rewrites only the
+/// partitions of its day (and the windows it moves); every other file is a hard link.
+#[test]
+fn a_small_change_rewrites_only_its_partitions() {
+    let fixture = Fixture::new(5000, 20);
+    let out = fixture.run("lake", "s1", &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Edit one comment (same id, new text), appended as a second input.
+    let line = std::fs::read_to_string(fixture.path().join("data/comments.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["created_at"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("2021-"))
+        })
+        .filter(|v| v["text"].is_string() && v["deleted"].is_null())
+        .last()
+        .unwrap();
+    // The newest comment: well within retention.
+    let day = line["created_at"].as_str().unwrap()[..10].to_string();
+    let mut edit = line.clone();
+    edit["text"] = format!("{} (edited)", line["text"].as_str().unwrap()).into();
+    std::fs::write(fixture.path().join("edit.jsonl"), format!("{edit}\n")).unwrap();
+    let out = chatter()
+        .args([
+            "run",
+            "-c",
+            "chatter.toml",
+            "-i",
+            "data/comments.jsonl",
+            "-i",
+            "edit.jsonl",
+        ])
+        .args([
+            "-e",
+            "data/entities.jsonl",
+            "--batch-size",
+            "400",
+            "-q",
+            "--lake",
+            "lake",
+        ])
+        .args(["--alerts-out", "s2.jsonl"])
+        .current_dir(fixture.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lake = fixture.path().join("lake");
+    let current = lake.join(std::fs::read_link(lake.join("current")).unwrap());
+    let (mut fresh, mut linked) = (Vec::new(), 0);
+    for file in parquet_files(&current) {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(&file).unwrap().nlink() > 1 {
+            linked += 1;
+        } else {
+            fresh.push(file.strip_prefix(&current).unwrap().display().to_string());
+        }
+    }
+    assert!(linked >= 4, "{linked} files shared; new: {fresh:?}");
+    for path in &fresh {
+        assert!(
+            path.contains(&format!("date={day}")),
+            "{path} was rewritten though only {day} changed; new: {fresh:?}"
+        );
+    }
+    assert!(
+        fresh.iter().any(|p| p.starts_with("comments/")),
+        "{fresh:?}"
+    );
+}
+
 /// SIGKILL at ≥ 10 different points (inside snapshot writing, during the pointer swap, during
 /// pruning, during restore, between epochs, at random times), restart, and the final lake equals
 /// an uninterrupted run's, table by table; every alert event any run emitted is one the
@@ -448,7 +521,7 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
     );
 }
 
-/// `chatter run` reading comments from stdin into `lake-term`.
+/// `chatter run` reading comments from stdin into `lake-term` (or the `--lake` in `extra`).
 fn stdin_run(fixture: &Fixture, alerts: &str, extra: &[&str]) -> std::process::Command {
     let mut command = chatter();
     command
@@ -461,11 +534,93 @@ fn stdin_run(fixture: &Fixture, alerts: &str, extra: &[&str]) -> std::process::C
             "-e",
             "data/entities.jsonl",
         ])
-        .args(["--batch-size", "400", "-q", "--alerts-out", alerts])
-        .args(["--lake", "lake-term"])
-        .args(extra)
-        .current_dir(fixture.path());
+        .args(["--batch-size", "400", "-q", "--alerts-out", alerts]);
+    if !extra.contains(&"--lake") {
+        command.args(["--lake", "lake-term"]);
+    }
+    command.args(extra).current_dir(fixture.path());
     command
+}
+
+/// Backups taken while chatter writes a snapshot every millisecond and prunes all but 2 (so the
+/// snapshot being copied can vanish mid-copy) are each complete and verified.
+#[test]
+fn backups_taken_while_chatter_runs_are_consistent() {
+    let fixture = Fixture::new(5000, 19);
+    let mut child = stdin_run(
+        &fixture,
+        "live.jsonl",
+        &[
+            "--lake",
+            "lake-live",
+            "--snapshot-interval",
+            "1ms",
+            "--keep-snapshots",
+            "2",
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stderr(std::fs::File::create(fixture.path().join("live.log")).unwrap())
+    .spawn()
+    .unwrap();
+    let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        for chunk in input.chunks(input.len() / 40 + 1) {
+            if stdin.write_all(chunk).is_err() {
+                return; // the run ended (the test failed elsewhere)
+            }
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+    });
+    let mut taken = 0;
+    for i in 0..60 {
+        let dest = format!("bak-{i}");
+        let out = chatter()
+            .args(["backup", "--lake", "lake-live", "--to", &dest])
+            .current_dir(fixture.path())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            taken += 1;
+            // It verifies as a lake on its own, and installs.
+            let check = chatter()
+                .args(["restore", "--from", &dest, "--lake", &format!("check-{i}")])
+                .current_dir(fixture.path())
+                .output()
+                .unwrap();
+            assert!(check.status.success(), "{}", stderr(&check));
+            assert!(!lake_rows(&fixture.path().join(&dest))["comments"].is_empty());
+        } else {
+            // Only before the first snapshot exists.
+            let err = stderr(&out);
+            assert!(
+                err.contains("no snapshot yet") || err.contains("not a chatter lake"),
+                "{err}"
+            );
+            assert_eq!(
+                taken,
+                0,
+                "a backup failed after one succeeded: {}",
+                stderr(&out)
+            );
+        }
+        if taken >= 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    feeder.join().unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(fixture.path().join("live.log")).unwrap()
+    );
+    assert!(
+        taken >= 3,
+        "only {taken} backups were taken while the run lasted"
+    );
 }
 
 #[test]

@@ -93,7 +93,21 @@ pub fn backup(lake: &Path, dest: &Path) -> Result<Manifest> {
     })?;
     let mut last_error = None;
     for _attempt in 0..5 {
-        let current = source.current()?;
+        if std::fs::symlink_metadata(lake.join("current")).is_err() {
+            bail!(
+                "{} has no snapshot yet (no {}/current): let chatter run on it first",
+                lake.display(),
+                lake.display()
+            );
+        }
+        // The snapshot `current` names may be pruned while we read it: try the newer one.
+        let current = match source.current() {
+            Ok(current) => current,
+            Err(error) => {
+                last_error = Some(error);
+                continue;
+            }
+        };
         crash_point("backup");
         match copy_snapshot(&current.dir, dest, current.manifest.id) {
             Ok(manifest) => {

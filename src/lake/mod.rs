@@ -87,6 +87,24 @@ pub struct Manifest {
     pub tables: std::collections::BTreeMap<String, TableSummary>,
     /// Every file of the snapshot except the manifest itself.
     pub files: Vec<FileEntry>,
+    /// What writing it cost (absent in snapshots of older versions).
+    #[serde(default)]
+    pub stats: SnapshotStats,
+}
+
+/// What writing one snapshot cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotStats {
+    /// Longest time a worker spent writing its partitions (they write in parallel).
+    pub parts_seconds: f64,
+    /// Worker 0 publishing it: dead letters, state, hard links (the manifest write, fsyncs,
+    /// rename and pointer swap that follow are not included).
+    pub publish_seconds: f64,
+    /// Files written anew, and their bytes.
+    pub new_files: u64,
+    pub new_bytes: u64,
+    /// Files shared with the previous snapshot by hard link.
+    pub linked_files: u64,
 }
 
 /// `state.json`: what a restore needs besides the table rows.

@@ -742,7 +742,20 @@ fn opt_ms(array: &TimestampMicrosecondArray, i: usize) -> Option<i64> {
 /// Reads a `comments` file back as restorable comments.
 pub fn read_comments(path: &Path) -> Result<Vec<RestoredComment>> {
     let mut out = Vec::new();
-    for batch in read_batches(path)? {
+    for_each_comment(path, |comment| out.push(comment))?;
+    Ok(out)
+}
+
+/// Streams a `comments` file as restorable comments, a batch at a time.
+pub fn for_each_comment(path: &Path, mut f: impl FnMut(RestoredComment)) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))?
+        .with_batch_size(16 * 1024)
+        .build()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    for batch in reader {
+        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
         let c = Columns::new(&batch, path);
         let id = c.strings("id", true)?;
         let source = c.strings("source", false)?;
@@ -767,7 +780,7 @@ pub fn read_comments(path: &Path) -> Result<Vec<RestoredComment>> {
             let Some(created_at_ms) = opt_ms(created, i) else {
                 bail!("{}: row {i} has no created_at", path.display());
             };
-            out.push(RestoredComment {
+            f(RestoredComment {
                 comment: Comment {
                     id: own(&id).unwrap_or_default(),
                     source: own(&source),
@@ -792,7 +805,7 @@ pub fn read_comments(path: &Path) -> Result<Vec<RestoredComment>> {
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads an `entity_windows` file back.

@@ -30,6 +30,8 @@ struct Staged {
     /// From worker 0: entity ids by key, the catalog, the eviction cut.
     ingest: Option<(Vec<String>, Vec<Entity>, Option<i64>)>,
     table: Option<TableState>,
+    /// Longest time a hook took.
+    hook_seconds: f64,
 }
 
 #[derive(Default)]
@@ -81,6 +83,13 @@ impl LakeShared {
         self.lock().dead_letters.push((epoch, record));
     }
 
+    fn hook_took(&self, id: u64, started: std::time::Instant) {
+        let took = started.elapsed().as_secs_f64();
+        let mut inner = self.lock();
+        let staged = inner.staged.entry(id).or_default();
+        staged.hook_seconds = staged.hook_seconds.max(took);
+    }
+
     fn fail(&self, error: anyhow::Error) {
         let mut inner = self.lock();
         inner.error.get_or_insert_with(|| format!("{error:#}"));
@@ -89,16 +98,20 @@ impl LakeShared {
     /// The hook every worker's ingest operator runs for a snapshot.
     pub fn ingest_hook(self: &Arc<Self>, worker: usize) -> IngestHook {
         let shared = self.clone();
-        let mut last_catalog_changes = None;
+        // Catalog changes counted so far (a restored run starts at 0 with its catalog as the
+        // snapshot wrote it; a fresh run's first snapshot has new days to write anyway).
+        let mut last_catalog_changes = 0;
         Box::new(move |state: &mut IngestState, progress: Progress| {
             let Some(id) = progress.snapshot else { return };
-            let catalog_changed = last_catalog_changes != Some(state.counters.catalog_changes);
-            last_catalog_changes = Some(state.counters.catalog_changes);
+            let started = std::time::Instant::now();
+            let catalog_changed = last_catalog_changes != state.counters.catalog_changes;
+            last_catalog_changes = state.counters.catalog_changes;
             if let Err(error) =
                 shared.write_ingest_part(id, worker, state, progress, catalog_changed)
             {
                 shared.fail(error);
             }
+            shared.hook_took(id, started);
         })
     }
 
@@ -210,17 +223,25 @@ impl LakeShared {
 
     /// The hook of worker 0's table operator. `restored` carries the sealed window rows and
     /// alert events of days still open in the snapshot restored from.
-    pub fn table_hook(self: &Arc<Self>, restored: Option<TableLakeState>) -> TableHook {
+    /// `rewrite_all`: the first snapshot rewrites every open day (after a restore with another
+    /// worker count).
+    pub fn table_hook(
+        self: &Arc<Self>,
+        restored: Option<TableLakeState>,
+        rewrite_all: bool,
+    ) -> TableHook {
         let shared = self.clone();
         let mut hook_state = restored.unwrap_or_default();
-        let mut first = true;
+        let mut first = rewrite_all;
         Box::new(move |table: &mut WindowTable, progress: Progress| {
             let Some(id) = progress.snapshot else { return };
+            let started = std::time::Instant::now();
             let result = shared.write_table_part(id, table, progress, &mut hook_state, first);
             first = false;
             if let Err(error) = result {
                 shared.fail(error);
             }
+            shared.hook_took(id, started);
         })
     }
 
@@ -335,6 +356,7 @@ impl LakeShared {
             previous,
             full_rewrite_from,
         } = publish;
+        let started = std::time::Instant::now();
         let (staged, dead) = {
             let mut inner = self.lock();
             if let Some(error) = inner.error.take() {
@@ -401,6 +423,10 @@ impl LakeShared {
         files.push(write_bytes(dir, "state.json", "state", &state_bytes)?);
         // Unchanged files of the previous snapshot: hard links.
         let fresh: BTreeSet<String> = files.iter().map(|f| f.path.clone()).collect();
+        let (new_files, new_bytes) = (
+            files.len() as u64,
+            files.iter().map(|f| f.bytes).sum::<u64>(),
+        );
         if let Some(previous) = previous {
             for (n, file) in previous.manifest.files.iter().enumerate() {
                 if file.table == "state" || fresh.contains(&file.path) {
@@ -468,8 +494,17 @@ impl LakeShared {
             sources,
             workers,
             tables: summaries,
+            stats: super::SnapshotStats {
+                parts_seconds: staged.hook_seconds,
+                publish_seconds: 0.0,
+                linked_files: files.len() as u64 - new_files,
+                new_files,
+                new_bytes,
+            },
             files,
         };
+        let mut manifest = manifest;
+        manifest.stats.publish_seconds = started.elapsed().as_secs_f64();
         let bytes = serde_json::to_vec_pretty(&manifest)?;
         write_bytes(dir, "manifest.json", "manifest", &bytes)?;
         sync_tree(dir)?;
@@ -562,7 +597,13 @@ impl RestorePlan {
             .collect()
     }
 
-    /// The first day that was open at the snapshot (its files are all rewritten by the next).
+    /// Whether this run must rewrite every open day: the snapshot's part files are per worker,
+    /// so a run with another worker count cannot keep them.
+    pub fn rewrites_open_days(&self, peers: usize) -> bool {
+        self.snapshot.manifest.workers != peers
+    }
+
+    /// The first day that was open at the snapshot.
     pub fn first_open_day(&self) -> i64 {
         let horizon = self.state.progress.horizon_ms;
         if horizon == i64::MIN {
