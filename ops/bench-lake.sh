@@ -22,23 +22,22 @@ retention = "60d"
 TOML
 python3 - "$data/comments.jsonl" > edits.jsonl <<'PY'
 import json, sys
-# 1% of the comments of one day in the middle (the 12th of 23), edited: same id, new text.
-days, picked = [], []
-with open(sys.argv[1], "rb") as f:
-    for line in f:
-        try:
-            c = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(c, dict) or "created_at" not in c or c.get("deleted"):
-            continue
-        if not isinstance(c["created_at"], str) or not c["created_at"].startswith("2021-"):
-            continue  # malformed or epoch-ms timestamps
-        day = c["created_at"][:10]
-        if day not in days:
-            days.append(day)
-        if len(days) > 1 and day == days[11 if len(days) > 11 else -1]:
-            picked.append(c)
+# 1% of the comments of one day in the middle (the 12th of the 23), edited: same id, new text.
+def comments():
+    with open(sys.argv[1], "rb") as f:
+        for line in f:
+            try:
+                c = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(c, dict) or c.get("deleted"):
+                continue
+            t = c.get("created_at")
+            if isinstance(t, str) and t.startswith("2021-"):  # not malformed, not epoch ms
+                yield t[:10], c
+days = sorted({day for day, _ in comments()})
+target = days[min(11, len(days) - 1)]
+picked = [c for day, c in comments() if day == target]
 for c in picked[::100]:
     c["text"] = c.get("text", "") + " (edited) $AAA"
     print(json.dumps(c))

@@ -247,7 +247,12 @@ pub fn comments_batch(rows: &[&LiveComment], entity_ids: &[String]) -> Result<Re
             "language_confidence",
             Arc::new(
                 rows.iter()
-                    .map(|r| r.facts.language.map(|l| l.confidence))
+                    .map(|r| {
+                        r.facts
+                            .language
+                            .map(|l| l.confidence)
+                            .filter(|c| !c.is_nan())
+                    })
                     .collect::<Float32Array>(),
             ),
             true,
@@ -627,6 +632,62 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
         .with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// If the Parquet file `source` (an entry of an older snapshot) lacks columns of this
+/// version's schema of its table, writes it with them (nulls; columns this version does not
+/// know are dropped) as `dir/entry.path` and returns the new entry; None when it already has
+/// this version's columns.
+pub fn migrate_file(source: &Path, dir: &Path, entry: &FileEntry) -> Result<Option<FileEntry>> {
+    let Some((_, schema)) = schemas()?.into_iter().find(|(t, _)| *t == entry.table) else {
+        return Ok(None);
+    };
+    let file = File::open(source).with_context(|| format!("cannot open {}", source.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", source.display()))?;
+    let names =
+        |s: &Schema| -> Vec<String> { s.fields().iter().map(|f| f.name().clone()).collect() };
+    if names(builder.schema()) == names(&schema) {
+        return Ok(None);
+    }
+    let mut out: Vec<RecordBatch> = Vec::new();
+    for batch in builder
+        .build()
+        .with_context(|| format!("cannot read {}", source.display()))?
+    {
+        let batch = batch.with_context(|| format!("cannot read {}", source.display()))?;
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| match batch.column_by_name(field.name()) {
+                Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+                Some(column) => arrow_cast::cast(column, field.data_type()).with_context(|| {
+                    format!(
+                        "{}: column {} cannot be migrated",
+                        source.display(),
+                        field.name()
+                    )
+                }),
+                None => Ok(arrow_array::new_null_array(
+                    field.data_type(),
+                    batch.num_rows(),
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Only nullable columns are ever added (a new required column is a new major
+        // version), so the batch has this version's exact schema.
+        out.push(
+            RecordBatch::try_new(schema.clone(), columns).with_context(|| {
+                format!(
+                    "{}: cannot be migrated to schema v{SCHEMA_VERSION}",
+                    source.display()
+                )
+            })?,
+        );
+    }
+    let batch = arrow_select::concat::concat_batches(&schema, &out)?;
+    let entry = write_parquet(dir, &entry.path, &entry.table, &batch)?;
+    Ok(Some(entry))
+}
+
 /// Typed access to one column of a batch by name; a missing optional column reads as nulls
 /// (so files of an older schema version still restore).
 pub struct Columns<'a> {
@@ -798,7 +859,8 @@ pub fn for_each_comment(path: &Path, mut f: impl FnMut(RestoredComment)) -> Resu
                 language: language.get(i).map(|code| {
                     let conf = confidence
                         .filter(|c| !c.is_null(i))
-                        .map_or(1.0, |c| c.value(i));
+                        // Unknown (a file of an older version): written back as null.
+                        .map_or(f32::NAN, |c| c.value(i));
                     (code.to_string(), conf.to_bits())
                 }),
                 evicted: false,

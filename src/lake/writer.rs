@@ -428,6 +428,10 @@ impl LakeShared {
             files.iter().map(|f| f.bytes).sum::<u64>(),
         );
         if let Some(previous) = previous {
+            // A snapshot of an older schema version: files whose columns differ from this
+            // version's are rewritten with them (new columns are nullable: null), so that
+            // every file of a table has one schema, as readers without options need.
+            let migrate = previous.manifest.schema_version < tables::SCHEMA_VERSION;
             for (n, file) in previous.manifest.files.iter().enumerate() {
                 if file.table == "state" || fresh.contains(&file.path) {
                     continue;
@@ -447,6 +451,13 @@ impl LakeShared {
                             || (file.table != "dead_letters"
                                 && full_rewrite_from.is_some_and(|from| day >= from));
                     if replaced {
+                        continue;
+                    }
+                }
+                if migrate {
+                    let source = previous.dir.join(&file.path);
+                    if let Some(rewritten) = tables::migrate_file(&source, dir, file)? {
+                        files.push(rewritten);
                         continue;
                     }
                 }

@@ -68,6 +68,9 @@ print("pandas: ok")
 for t in tables:
     n = pl.scan_parquet(os.path.join(current, t)).select(pl.len()).collect().item()
     check(n == expected(t), f"polars {t}: {n} rows, manifest {expected(t)}")
+    # Every column of every file: files of one table must share one schema for this.
+    full = pl.read_parquet(os.path.join(current, t))
+    check(full.height == expected(t), f"polars {t}: full read has {full.height} rows")
 top_pl = (
     pl.scan_parquet(os.path.join(current, "mentions"))
     .group_by("entity_id")
@@ -83,6 +86,8 @@ con = duckdb.connect()
 for t in tables:
     n = con.execute(f"select count(*) from read_parquet('{current}/{t}/**/*.parquet')").fetchone()[0]
     check(n == expected(t), f"duckdb {t}: {n} rows, manifest {expected(t)}")
+    rows = con.execute(f"select * from read_parquet('{current}/{t}/**/*.parquet')").fetchall()
+    check(len(rows) == expected(t), f"duckdb {t}: full read has {len(rows)} rows")
 top_db = con.execute(
     f"select entity_id, count(*) n from read_parquet('{current}/mentions/**/*.parquet') group by 1 order by 2 desc, 1 limit 1"
 ).fetchone()
