@@ -267,14 +267,14 @@ fn a_small_change_rewrites_only_its_partitions() {
     let line = std::fs::read_to_string(fixture.path().join("data/comments.jsonl"))
         .unwrap()
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| {
-            v["created_at"]
+        .find(|v| {
+            let dated = v["created_at"]
                 .as_str()
-                .is_some_and(|t| t.starts_with("2021-"))
+                .is_some_and(|t| t.starts_with("2021-"));
+            dated && v["text"].is_string() && v["deleted"].is_null()
         })
-        .filter(|v| v["text"].is_string() && v["deleted"].is_null())
-        .last()
         .unwrap();
     // The newest comment: well within retention.
     let day = line["created_at"].as_str().unwrap()[..10].to_string();

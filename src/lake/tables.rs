@@ -179,7 +179,17 @@ fn batch(columns: Vec<(&str, ArrayRef, bool)>) -> Result<RecordBatch> {
 }
 
 /// Columns never worth a Parquet dictionary (nearly unique values).
-const NO_DICTIONARY: [&str; 6] = ["id", "text", "comment_id", "alert_id", "raw", "error"];
+const NO_DICTIONARY: [&str; 9] = [
+    "id",
+    "text",
+    "comment_id",
+    "alert_id",
+    "raw",
+    "error",
+    "thread_id",
+    "parent_id",
+    "author",
+];
 
 /// `comments` rows for live comments (sorted by the caller). `entity_ids` maps dense keys.
 pub fn comments_batch(rows: &[&LiveComment], entity_ids: &[String]) -> Result<RecordBatch> {
@@ -267,11 +277,12 @@ pub fn mentions_batch(
     entity_ids: &[String],
     catalog: &BTreeMap<String, Entity>,
 ) -> Result<RecordBatch> {
+    // Entities by dense key, looked up once (not a string-keyed lookup per mention).
+    let by_key: Vec<Option<&Entity>> = entity_ids.iter().map(|id| catalog.get(id)).collect();
     let mut pairs: Vec<(&LiveComment, &Entity)> = Vec::new();
     for row in rows {
         for key in &row.facts.entities {
-            let entity = entity_ids.get(*key as usize).and_then(|id| catalog.get(id));
-            if let Some(entity) = entity {
+            if let Some(Some(entity)) = by_key.get(*key as usize) {
                 pairs.push((row, entity));
             }
         }
@@ -558,6 +569,24 @@ fn hex(digest: &[u8]) -> String {
 
 /// Writes `batch` as a Parquet file at `dir/rel` (fsynced) and describes it.
 pub fn write_parquet(dir: &Path, rel: &str, table: &str, batch: &RecordBatch) -> Result<FileEntry> {
+    write_parquet_chunks(
+        dir,
+        rel,
+        table,
+        batch.schema(),
+        std::iter::once(Ok(batch.clone())),
+    )
+}
+
+/// Writes batches (of one schema) as one Parquet file at `dir/rel`, fsynced. Building a large
+/// table a chunk at a time keeps the Arrow copy of it small.
+pub fn write_parquet_chunks(
+    dir: &Path,
+    rel: &str,
+    table: &str,
+    schema: Arc<Schema>,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<FileEntry> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
@@ -576,11 +605,16 @@ pub fn write_parquet(dir: &Path, rel: &str, table: &str, batch: &RecordBatch) ->
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let mut writer = ArrowWriter::try_new(sink, batch.schema(), Some(props.build()))
+    let mut writer = ArrowWriter::try_new(sink, schema, Some(props.build()))
         .context("cannot start a Parquet writer")?;
-    writer
-        .write(batch)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut rows = 0u64;
+    for batch in batches {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer
+            .write(&batch)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let sink = writer
         .into_inner()
         .with_context(|| format!("cannot finish {}", path.display()))?;
@@ -595,7 +629,7 @@ pub fn write_parquet(dir: &Path, rel: &str, table: &str, batch: &RecordBatch) ->
     Ok(FileEntry {
         path: rel.to_string(),
         table: table.to_string(),
-        rows: batch.num_rows() as u64,
+        rows,
         bytes,
         sha256: hex(&hasher.finalize()),
     })
