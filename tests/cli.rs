@@ -21,7 +21,7 @@ fn help_explains_the_commands() {
     let output = chatter().arg("--help").output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for command in ["run", "gen", "check"] {
+    for command in ["run", "gen", "check", "backup", "restore"] {
         assert!(text.contains(command), "--help lists {command}: {text}");
     }
     let output = chatter().args(["run", "--help"]).output().unwrap();
@@ -33,6 +33,10 @@ fn help_explains_the_commands() {
         "--alerts-out",
         "--dead-letters-out",
         "--config",
+        "--lake",
+        "--no-lake",
+        "--snapshot-interval",
+        "--keep-snapshots",
     ] {
         assert!(text.contains(option), "run --help documents {option}");
     }
