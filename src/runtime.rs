@@ -256,6 +256,17 @@ pub fn run(
         .as_ref()
         .and_then(|l| l.plan.as_ref())
         .map(|p| p.snapshot.manifest.id);
+    if let Some(plan) = lake.as_ref().and_then(|l| l.plan.as_ref()) {
+        let manifest = &plan.snapshot.manifest;
+        eprintln!(
+            "chatter: resuming from snapshot {} in {} (watermark {}, {} comments; input at line {})",
+            manifest.id,
+            plan.snapshot.dir.display(),
+            manifest.watermark,
+            manifest.tables.get("comments").map_or(0, |t| t.rows),
+            manifest.sources.global_line
+        );
+    }
     // SIGTERM / SIGINT: stop reading at the next epoch boundary, snapshot, exit 0. A second
     // SIGINT exits at once.
     let stop = Arc::new(AtomicBool::new(false));
