@@ -705,6 +705,31 @@ fn a_directory_that_is_not_a_lake_is_refused() {
     );
 }
 
+#[test]
+fn a_second_writer_on_the_same_lake_is_refused() {
+    let fixture = Fixture::new(500, 21);
+    let mut first = stdin_run(&fixture, "one.jsonl", &["--lake", "lake-busy"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = fixture.path().join("lake-busy/LAKE.lock");
+    for _ in 0..100 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let second = fixture.run("lake-busy", "two", &[], None);
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("another chatter process") && err.contains("lake-busy"), "{err}");
+    drop(first.stdin.take()); // end of input: the first run finishes normally
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Runs `f` on a small tmpfs (root only: mounting needs it), unmounting afterwards.
 fn with_tmpfs(size: &str, f: impl FnOnce(&Path)) -> bool {
     let dir = tempfile::tempdir().unwrap();

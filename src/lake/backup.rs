@@ -112,10 +112,7 @@ pub fn backup(lake: &Path, dest: &Path) -> Result<Manifest> {
         match copy_snapshot(&current.dir, dest, current.manifest.id) {
             Ok(manifest) => {
                 std::fs::write(dest.join("LAKE"), LAKE_MARKER)?;
-                Lake {
-                    root: dest.to_path_buf(),
-                }
-                .point_current(manifest.id)?;
+                Lake::open_existing(dest)?.point_current(manifest.id)?;
                 return Ok(manifest);
             }
             Err(error) => {

@@ -189,6 +189,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct Lake {
     pub root: PathBuf,
+    /// Held while this process writes the lake (`LAKE.lock`, an advisory file lock).
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// A snapshot found on disk and verified.
@@ -246,8 +248,24 @@ impl Lake {
             std::fs::write(&marker, LAKE_MARKER)
                 .with_context(|| format!("cannot write {}", marker.display()))?;
         }
+        // One writer per lake: a second one would remove the first's snapshot in progress.
+        let lock_path = root.join("LAKE.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            bail!(
+                "another chatter process is writing to the lake {} (it holds {}): stop it first, or give this run another --lake",
+                root.display(),
+                lock_path.display()
+            );
+        }
         let lake = Lake {
             root: root.to_path_buf(),
+            _lock: Some(std::sync::Arc::new(lock)),
         };
         lake.remove_leftovers()?;
         Ok(lake)
@@ -263,6 +281,7 @@ impl Lake {
         }
         Ok(Lake {
             root: root.to_path_buf(),
+            _lock: None,
         })
     }
 
