@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A real Kafka-API broker on 127.0.0.1 for tests and local runs: tansu (crates.io), installed
+# on first use into a cache outside the repo (~/.cache/chatter/tansu; CHATTER_CACHE moves it).
+# The first install compiles it: about 8 minutes on 2 cores.
+#
+#   ops/broker.sh install                      install tansu if missing; print its path
+#   ops/broker.sh start DIR [PORT] [memory|sqlite]
+#                                              start a broker whose files (pid, log, sqlite
+#                                              data) live in DIR; print host:port when it
+#                                              accepts connections (default port 19092,
+#                                              storage memory)
+#   ops/broker.sh stop DIR                     stop the broker started in DIR
+#
+# sqlite storage survives a broker restart (stop, then start with the same DIR).
+set -euo pipefail
+
+cache="${CHATTER_CACHE:-$HOME/.cache/chatter}"
+bin="$cache/tansu/bin/tansu"
+
+usage() {
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+install() {
+  if [ ! -x "$bin" ]; then
+    command -v cargo >/dev/null || { echo "ops/broker.sh: cargo is missing: install Rust (rustup.rs)" >&2; exit 2; }
+    echo "ops/broker.sh: installing tansu into $cache/tansu (first time: about 8 minutes)" >&2
+    mkdir -p "$cache/tansu"
+    cargo install tansu --locked --features libsql,dynostore --root "$cache/tansu" >&2
+  fi
+}
+
+start() {
+  local dir=${1:?}; local port=${2:-19092}; local storage=${3:-memory}
+  install
+  mkdir -p "$dir/tansu"
+  dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/broker.pid" ] && kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; then
+    echo "ops/broker.sh: a broker already runs from $dir (pid $(cat "$dir/broker.pid")): stop it first" >&2
+    exit 1
+  fi
+  local engine
+  case "$storage" in
+    memory) engine="memory://tansu/" ;;
+    sqlite) engine="sqlite://tansu/broker.db" ;;
+    *) echo "ops/broker.sh: storage '$storage' is not memory or sqlite" >&2; exit 2 ;;
+  esac
+  (cd "$dir" && exec "$bin" broker \
+      --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine "$engine" >>"$dir/broker.log" 2>&1) &
+  echo $! >"$dir/broker.pid"
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "127.0.0.1:$port"
+      return 0
+    fi
+    if ! kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; then
+      echo "ops/broker.sh: the broker exited at start; its log: $dir/broker.log" >&2
+      tail -5 "$dir/broker.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "ops/broker.sh: the broker did not accept connections on 127.0.0.1:$port within 10 s; log: $dir/broker.log" >&2
+  exit 1
+}
+
+stop() {
+  local dir=${1:?}
+  [ -f "$dir/broker.pid" ] || return 0
+  local pid; pid=$(cat "$dir/broker.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/broker.pid"
+}
+
+case "${1:-}" in
+  install) install; echo "$bin" ;;
+  start) shift; [ $# -ge 1 ] || usage; start "$@" ;;
+  stop) shift; [ $# -ge 1 ] || usage; stop "$1" ;;
+  *) usage ;;
+esac
