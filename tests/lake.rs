@@ -724,10 +724,17 @@ fn a_second_writer_on_the_same_lake_is_refused() {
     let second = fixture.run("lake-busy", "two", &[], None);
     let err = stderr(&second);
     assert_eq!(second.status.code(), Some(2), "{err}");
-    assert!(err.contains("another chatter process") && err.contains("lake-busy"), "{err}");
+    assert!(
+        err.contains("another chatter process") && err.contains("lake-busy"),
+        "{err}"
+    );
     drop(first.stdin.take()); // end of input: the first run finishes normally
     let out = first.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs `f` on a small tmpfs (root only: mounting needs it), unmounting afterwards.
