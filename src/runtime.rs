@@ -468,8 +468,12 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    /// Asks for snapshot `id` of epoch `epoch` (sent on the control input, still open at it).
+    /// Asks for snapshot `id` of epoch `epoch` (sent on the control input, still open at it),
+    /// unless a snapshot already failed (the run is stopping with that error).
     fn request(&mut self, graph: &mut Graph, id: u64, epoch: u64, sources: Sources) {
+        if self.error.is_some() {
+            return;
+        }
         graph.control.send(Control::Snapshot(id));
         self.pending
             .push_back(PendingSnapshot { id, epoch, sources });
@@ -807,7 +811,7 @@ fn run_worker(
                 if is_writer {
                     let due = control.stop_at.load(Ordering::SeqCst) == epoch
                         || last_snapshot.elapsed() >= lake.map_or(Duration::MAX, |l| l.interval);
-                    if due && snapshots.error.is_none() {
+                    if due {
                         let (lines, bytes) = before;
                         let mut files = positions.clone();
                         files[input_index].line = lines;
@@ -891,7 +895,7 @@ fn run_worker(
         if index == 0 {
             graph.control.send(Control::Flush);
         }
-        if is_writer && !nothing_new && snapshots.error.is_none() {
+        if is_writer && !nothing_new {
             snapshots.request(
                 &mut graph,
                 next_id,

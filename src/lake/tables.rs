@@ -542,6 +542,14 @@ pub fn schemas() -> Result<Vec<(&'static str, Arc<Schema>)>> {
     ])
 }
 
+/// The schema of one table (None for a name that is not a table).
+pub fn schema_of(table: &str) -> Result<Option<Arc<Schema>>> {
+    Ok(schemas()?
+        .into_iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, s)| s))
+}
+
 /// A writer that hashes and counts what passes through it.
 struct Hashing {
     out: BufWriter<File>,
@@ -671,7 +679,7 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
 /// know are dropped) as `dir/entry.path` and returns the new entry; None when it already has
 /// this version's columns.
 pub fn migrate_file(source: &Path, dir: &Path, entry: &FileEntry) -> Result<Option<FileEntry>> {
-    let Some((_, schema)) = schemas()?.into_iter().find(|(t, _)| *t == entry.table) else {
+    let Some(schema) = schema_of(&entry.table)? else {
         return Ok(None);
     };
     let file = File::open(source).with_context(|| format!("cannot open {}", source.display()))?;
@@ -832,13 +840,6 @@ impl<'a> Columns<'a> {
 
 fn opt_ms(array: &TimestampMicrosecondArray, i: usize) -> Option<i64> {
     (!array.is_null(i)).then(|| array.value(i).div_euclid(1000))
-}
-
-/// Reads a `comments` file back as restorable comments.
-pub fn read_comments(path: &Path) -> Result<Vec<RestoredComment>> {
-    let mut out = Vec::new();
-    for_each_comment(path, |comment| out.push(comment))?;
-    Ok(out)
 }
 
 /// Streams a `comments` file as restorable comments, a batch at a time.

@@ -177,6 +177,9 @@ impl LakeShared {
         let mut files = Vec::new();
         let mut rewritten = Vec::new();
         let name = format!("part-{worker}.parquet");
+        let schema =
+            |table| tables::schema_of(table)?.ok_or_else(|| anyhow!("no schema for table {table}"));
+        let (comments_schema, mentions_schema) = (schema("comments")?, schema("mentions")?);
         for (day, rows) in days {
             // Rows in the order the state holds them: sorting 1M rows by id cost ~1 s of a
             // snapshot, and readers do not need it.
@@ -189,19 +192,11 @@ impl LakeShared {
             let date = day_name(day);
             // A chunk at a time: the Arrow copy of a day stays small.
             const CHUNK: usize = 64 * 1024;
-            let schemas = tables::schemas()?;
-            let schema_of = |table: &str| {
-                schemas
-                    .iter()
-                    .find(|(t, _)| *t == table)
-                    .map(|(_, s)| s.clone())
-                    .expect("every table has a schema")
-            };
             files.push(tables::write_parquet_chunks(
                 &dir,
                 &format!("comments/date={date}/{name}"),
                 "comments",
-                schema_of("comments"),
+                comments_schema.clone(),
                 rows.chunks(CHUNK)
                     .map(|chunk| tables::comments_batch(chunk, &state.entity_ids)),
             )?);
@@ -211,7 +206,7 @@ impl LakeShared {
                     &dir,
                     &format!("mentions/date={date}/{name}"),
                     "mentions",
-                    schema_of("mentions"),
+                    mentions_schema.clone(),
                     rows.chunks(CHUNK).map(|chunk| {
                         tables::mentions_batch(chunk, &state.entity_ids, &state.catalog)
                     }),
