@@ -102,6 +102,27 @@ pub struct RunArgs {
     /// Snapshots to keep (default: output.keep_snapshots, 10).
     #[arg(long, value_name = "N")]
     pub keep_snapshots: Option<usize>,
+    /// Read comments from Kafka at these bootstrap servers (host:port,…) instead of files:
+    /// sets input.source = "kafka" and kafka.brokers (see [kafka] in chatter.example.toml).
+    #[arg(long, value_name = "BROKERS", conflicts_with = "inputs")]
+    pub kafka: Option<String>,
+    /// Comment topic (repeat for several; default: kafka.topics, or "comments").
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+    /// Kafka: stop at the end offsets the topics have at start (a backfill): flush, snapshot,
+    /// exit 0 (kafka.bounded).
+    #[arg(long)]
+    pub bounded: bool,
+    /// Processes in the timely cluster (each runs --workers threads; Kafka partitions are
+    /// spread over all workers of all processes).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index in the cluster, 0..N (process 0 writes the lake and the alerts).
+    #[arg(long, value_name = "I", default_value_t = 0)]
+    pub process: usize,
+    /// A file with one host:port per line, for each process in order (with --processes > 1).
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -119,8 +140,26 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Directory to write comments.jsonl and entities.jsonl into (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "to",
+        conflicts_with = "to"
+    )]
+    pub out: Option<PathBuf>,
+    /// Produce to Kafka instead: kafka://HOST:PORT/TOPIC (the topic is created if missing,
+    /// with --partitions). The catalog goes to --entities-topic; deletes become tombstones.
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// With --to: comments per second, steady (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// With --to: partitions of a topic that has to be created.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    /// With --to: the catalog topic ("" = do not produce the catalog).
+    #[arg(long, value_name = "TOPIC", default_value = "entities")]
+    pub entities_topic: String,
     /// Catalog size.
     #[arg(long, default_value_t = 200)]
     pub entities: usize,
@@ -234,12 +273,57 @@ fn generate(args: GenArgs) -> Result<()> {
             args.comments_per_minute
         )));
     }
-    let summary = gen::write_dir(&config, &args.out)
-        .with_context(|| format!("cannot write the generated files to {}", args.out.display()))?;
+    if let Some(url) = &args.to {
+        let (brokers, topic) = usage(crate::kafka::admin::parse_url(url))?;
+        if !(args.rate.is_finite() && args.rate >= 0.0) {
+            return usage(Err(anyhow::anyhow!(
+                "--rate {} must be a number of comments per second (0 = as fast as possible)",
+                args.rate
+            )));
+        }
+        if args.partitions < 1 {
+            return usage(Err(anyhow::anyhow!(
+                "--partitions {}: use at least 1",
+                args.partitions
+            )));
+        }
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message(format!("producing to {url}"));
+            bar
+        });
+        let entities_topic =
+            (!args.entities_topic.is_empty()).then_some(args.entities_topic.as_str());
+        let produced = crate::kafka::admin::produce(
+            &config,
+            &brokers,
+            &topic,
+            entities_topic,
+            args.partitions,
+            args.rate,
+            true,
+            bar.as_ref(),
+        )?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        eprintln!(
+            "chatter: produced {} comment messages ({} tombstones) to {url} and {} entities in {:.2} s ({:.0}/s)",
+            produced.comments,
+            produced.tombstones,
+            produced.entities,
+            produced.seconds,
+            produced.comments as f64 / produced.seconds.max(1e-9)
+        );
+        return Ok(());
+    }
+    let out = args.out.clone().unwrap_or_default();
+    let summary = gen::write_dir(&config, &out)
+        .with_context(|| format!("cannot write the generated files to {}", out.display()))?;
     eprintln!(
         "chatter: wrote {} and {}: {} comments, {} edits, {} deletes, {} late, {} malformed, {} bursts",
-        args.out.join("comments.jsonl").display(),
-        args.out.join("entities.jsonl").display(),
+        out.join("comments.jsonl").display(),
+        out.join("entities.jsonl").display(),
         summary.comments,
         summary.edits,
         summary.deletes,
@@ -263,10 +347,15 @@ fn check(args: CheckArgs) -> Result<()> {
     if let Some(entities) = &config.input.entities {
         usage(InputSpec::File(entities.clone()).check("input.entities"))?;
     }
+    if config.input.source == "kafka" {
+        usage(crate::kafka::KafkaSettings::from_config(&config.kafka))?;
+    }
     if args.print {
+        let mut shown = config.clone();
+        shown.kafka.options = crate::kafka::redact_options(&shown.kafka.options);
         print!(
             "{}",
-            toml::to_string_pretty(&config).context("cannot print the config")?
+            toml::to_string_pretty(&shown).context("cannot print the config")?
         );
     }
     eprintln!(
@@ -279,6 +368,89 @@ fn check(args: CheckArgs) -> Result<()> {
         config.input.comments.len()
     );
     Ok(())
+}
+
+/// `[kafka]` with the command line's overrides, when the source is Kafka.
+fn kafka_settings(args: &RunArgs, config: &Config) -> Result<Option<crate::kafka::KafkaSettings>> {
+    let source = if args.kafka.is_some() {
+        "kafka"
+    } else {
+        config.input.source.as_str()
+    };
+    match source {
+        "file" => {
+            if !args.topics.is_empty() || args.bounded {
+                return usage(Err(anyhow::anyhow!(
+                    "--topic and --bounded are for the Kafka source: add --kafka HOST:PORT (or input.source = \"kafka\")"
+                )));
+            }
+            Ok(None)
+        }
+        "kafka" => {
+            let mut kafka = config.kafka.clone();
+            if let Some(brokers) = &args.kafka {
+                kafka.brokers = brokers.clone();
+            }
+            if !args.topics.is_empty() {
+                kafka.topics = args.topics.clone();
+            }
+            kafka.bounded |= args.bounded;
+            usage(crate::kafka::KafkaSettings::from_config(&kafka)).map(Some)
+        }
+        other => usage(Err(anyhow::anyhow!(
+            "input.source = {other:?}: use \"file\" or \"kafka\""
+        ))),
+    }
+}
+
+/// `--processes N --process I --hosts FILE`.
+fn cluster_settings(args: &RunArgs) -> Result<Option<runtime::Cluster>> {
+    if args.processes == 0 {
+        return usage(Err(anyhow::anyhow!("--processes 0: use at least 1")));
+    }
+    if args.processes == 1 {
+        if args.process != 0 || args.hosts.is_some() {
+            return usage(Err(anyhow::anyhow!(
+                "--process and --hosts are for a cluster: add --processes N (N > 1)"
+            )));
+        }
+        return Ok(None);
+    }
+    let Some(path) = &args.hosts else {
+        return usage(Err(anyhow::anyhow!(
+            "--processes {} needs --hosts FILE: one host:port per line, for each process in order",
+            args.processes
+        )));
+    };
+    let text = usage(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --hosts {}", path.display())),
+    )?;
+    let hosts: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    if hosts.len() != args.processes {
+        return usage(Err(anyhow::anyhow!(
+            "--hosts {} lists {} address(es) but --processes is {}: give one host:port per process",
+            path.display(),
+            hosts.len(),
+            args.processes
+        )));
+    }
+    if args.process >= args.processes {
+        return usage(Err(anyhow::anyhow!(
+            "--process {} is out of range: processes are numbered 0..{}",
+            args.process,
+            args.processes
+        )));
+    }
+    Ok(Some(runtime::Cluster {
+        process: args.process,
+        hosts,
+    }))
 }
 
 fn run(args: RunArgs) -> Result<()> {
@@ -294,7 +466,9 @@ fn run(args: RunArgs) -> Result<()> {
     };
     let mut entities = args.entities.clone().or(config.input.entities.clone());
     let mut demo_dir = None;
-    if inputs.is_empty() {
+    let kafka = kafka_settings(&args, &config)?;
+    let cluster = cluster_settings(&args)?;
+    if inputs.is_empty() && kafka.is_none() {
         // A fixed place: the demo is deterministic, so a second run finds the same input and
         // resumes from the lake (there is nothing new to read).
         let dir = std::env::temp_dir().join("chatter-demo");
@@ -328,15 +502,19 @@ fn run(args: RunArgs) -> Result<()> {
     if workers == 0 {
         return usage(Err(anyhow::anyhow!("--workers 0: use at least 1 worker")));
     }
-    let alerts_path = args
-        .alerts_out
-        .clone()
-        .unwrap_or(config.output.alerts.clone());
+    let alerts_path = args.alerts_out.clone().unwrap_or(match &kafka {
+        Some(_) if config.output.alerts.as_os_str() == "-" => PathBuf::from("/dev/null"),
+        _ => config.output.alerts.clone(),
+    });
+    // With Kafka, dead letters go to the DLQ topic and the lake; a file only when asked for.
     let dead_path = args
         .dead_letters_out
         .clone()
         .or(config.output.dead_letters.clone())
-        .unwrap_or_else(|| PathBuf::from("dead_letters.jsonl"));
+        .unwrap_or_else(|| match &kafka {
+            Some(_) => PathBuf::from("/dev/null"),
+            None => PathBuf::from("dead_letters.jsonl"),
+        });
     let settings = RunSettings {
         inputs: inputs.iter().map(|p| InputSpec::parse(p)).collect(),
         entities,
@@ -346,6 +524,8 @@ fn run(args: RunArgs) -> Result<()> {
         max_record_bytes: config.input.max_record_bytes,
         show_progress: !args.quiet && std::io::stderr().is_terminal(),
         windows_out: args.windows_out.clone(),
+        kafka,
+        cluster,
         lake: if args.no_lake {
             None
         } else {
@@ -375,7 +555,7 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(path) = &settings.entities {
         usage(InputSpec::File(path.clone()).check("entities file"))?;
     }
-    if settings.entities.is_none() {
+    if settings.entities.is_none() && settings.kafka.is_none() {
         tracing::warn!(
             "no entity catalog (--entities or input.entities): nothing will be mentioned"
         );
@@ -397,8 +577,14 @@ fn run(args: RunArgs) -> Result<()> {
         );
     }
     eprintln!("chatter: {}", summary.line());
+    if summary.suppressed > 0 {
+        eprintln!(
+            "chatter: {} alert event(s) for old windows were kept out of the alerts topic while catching up (they are in the lake's alerts table)",
+            summary.suppressed
+        );
+    }
     let dead: u64 = summary.dead_letters.values().sum();
-    if dead > 0 {
+    if dead > 0 && dead_path.as_os_str() != "/dev/null" {
         eprintln!("chatter: dead letters are in {}", dead_path.display());
     }
     if let Some(path) = &args.summary_json {
@@ -426,6 +612,8 @@ fn run(args: RunArgs) -> Result<()> {
             "watermark": dataflows::format_rfc3339_ms(summary.watermark_ms),
             "elapsed_seconds": summary.elapsed.as_secs_f64(),
             "workers": workers,
+            "alerts_suppressed": summary.suppressed,
+            "kafka_delivered": summary.delivered,
             "peak_rss_bytes": summary.peak_rss_bytes,
             "epoch_p50_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.5)),
             "epoch_p99_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.99)),

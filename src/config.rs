@@ -18,12 +18,78 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub extract: ExtractSection,
     pub output: OutputConfig,
+    pub kafka: KafkaConfig,
+}
+
+/// `[kafka]`: the Kafka source and sinks (used when `input.source = "kafka"` or `--kafka`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port…]` (librdkafka `bootstrap.servers`).
+    pub brokers: String,
+    /// Comment topics (SPEC §1.1); their partitions are spread over all timely workers.
+    pub topics: Vec<String>,
+    /// The entity catalog topic (compacted; read from the beginning); "" for none.
+    pub entities_topic: String,
+    /// Consumer group the consumed offsets are committed to (after each snapshot), so that
+    /// standard tools show lag. Positions themselves come from the lake.
+    pub group_id: String,
+    /// Alert events (key = alert id); "" to not produce them.
+    pub alerts_topic: String,
+    /// Window stats (compacted, key `{entity_id}/{window_start}`, tombstones); "" = off.
+    pub velocity_topic: String,
+    /// Dead letters with provenance headers; "" to not produce them.
+    pub dlq_topic: String,
+    /// Processing time per epoch (the unit of progress); lower = lower latency.
+    pub epoch_interval: String,
+    /// Catch-up: while the consumer lag (records, over all partitions) is above this, alerts
+    /// for windows that ended more than `alert_horizon` ago go to the lake only.
+    pub catch_up_lag: u64,
+    /// See `catch_up_lag` (wall-clock age of a window's end).
+    pub alert_horizon: String,
+    /// How long to retry reaching the brokers at start before exiting non-zero.
+    pub connect_timeout: String,
+    /// How often to look for new partitions of the topics.
+    pub metadata_refresh: String,
+    /// Use the idempotent producer (needs broker support for InitProducerId).
+    pub idempotence: bool,
+    /// Stop at the end offsets the topics had at start (a backfill), like Flink's bounded
+    /// Kafka source: flush, snapshot, exit 0.
+    pub bounded: bool,
+    /// librdkafka options passed through to every client (e.g. `security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.location`). A value
+    /// `env:NAME` is read from the environment, `file:PATH` from a file (secrets).
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topics: vec!["comments".into()],
+            entities_topic: "entities".into(),
+            group_id: "chatter".into(),
+            alerts_topic: "chatter.alerts".into(),
+            velocity_topic: String::new(),
+            dlq_topic: "chatter.dlq".into(),
+            epoch_interval: "100ms".into(),
+            catch_up_lag: 100_000,
+            alert_horizon: "1h".into(),
+            connect_timeout: "60s".into(),
+            metadata_refresh: "10s".into(),
+            idempotence: true,
+            bounded: false,
+            options: Default::default(),
+        }
+    }
 }
 
 /// `[input]`: where comments and the catalog come from (the file source).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InputConfig {
+    /// "file" (JSON Lines files or stdin) or "kafka" (see `[kafka]`).
+    pub source: String,
     /// Comment files (JSON Lines, plain or `.gz`), read in order; `-` is stdin.
     pub comments: Vec<PathBuf>,
     /// The entity catalog (JSON Lines, plain or `.gz`).
@@ -35,6 +101,7 @@ pub struct InputConfig {
 impl Default for InputConfig {
     fn default() -> Self {
         InputConfig {
+            source: "file".into(),
             comments: Vec::new(),
             entities: None,
             max_record_bytes: 1 << 20,
@@ -168,7 +235,7 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
     number.checked_mul(scale)
 }
 
-fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
+pub(crate) fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
     match parse_duration_ms(text) {
         Some(ms) if ms > 0 || (allow_zero && ms == 0) => Ok(ms),
         _ => bail!(

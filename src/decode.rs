@@ -33,6 +33,8 @@ pub enum Reason {
     TruncatedInput,
     /// The change is older than the retention horizon (decided by the dataflow).
     BeyondRetention,
+    /// A Kafka tombstone whose key is not a valid id (not UTF-8, empty or over-long).
+    InvalidKey,
 }
 
 impl Reason {
@@ -48,11 +50,12 @@ impl Reason {
             Reason::Oversize => "oversize",
             Reason::TruncatedInput => "truncated_input",
             Reason::BeyondRetention => "beyond_retention",
+            Reason::InvalidKey => "invalid_key",
         }
     }
 
     /// Every reason, for documentation and tests.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::InvalidUtf8,
         Reason::InvalidJson,
         Reason::NotAnObject,
@@ -62,6 +65,7 @@ impl Reason {
         Reason::Oversize,
         Reason::TruncatedInput,
         Reason::BeyondRetention,
+        Reason::InvalidKey,
     ];
 }
 

@@ -1204,7 +1204,7 @@ impl CommentStream {
     }
 
     /// Writes the next line into `out` (cleared first); false at the end.
-    fn next_into(&mut self, out: &mut Vec<u8>) -> bool {
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> bool {
         out.clear();
         if self.done {
             return false;

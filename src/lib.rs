@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod gen;
+pub mod kafka;
 pub mod lake;
 pub mod runtime;
 pub mod sink;

@@ -41,6 +41,18 @@ pub struct RunSettings {
     pub windows_out: Option<PathBuf>,
     /// The lake (snapshots and checkpoint), if any.
     pub lake: Option<LakeSettings>,
+    /// Read Kafka topics instead of files.
+    pub kafka: Option<crate::kafka::KafkaSettings>,
+    /// This process's place in a timely cluster (None: one process).
+    pub cluster: Option<Cluster>,
+}
+
+/// `--processes N --process I --hosts FILE`.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub hosts: Vec<String>,
 }
 
 /// Where and how often to snapshot.
@@ -74,6 +86,11 @@ pub struct RunSummary {
     pub last_snapshot: Option<crate::lake::Manifest>,
     /// The run stopped on SIGTERM/SIGINT before the end of its input.
     pub interrupted: bool,
+    /// Kafka: alert events kept out of the alerts topic during catch-up (they are in the lake).
+    pub suppressed: u64,
+    /// Kafka: messages the brokers acknowledged, and messages that could not be delivered.
+    pub delivered: u64,
+    pub delivery_failures: u64,
 }
 
 impl RunSummary {
@@ -130,7 +147,7 @@ impl RunSummary {
 }
 
 /// Sends epoch `epoch` on its way and waits until at most one epoch is unfinished.
-fn advance(worker: &mut timely::worker::Worker, graph: &mut Graph, epoch: u64) {
+pub(crate) fn advance(worker: &mut timely::worker::Worker, graph: &mut Graph, epoch: u64) {
     graph.comments.advance_to(epoch);
     graph.control.advance_to(epoch);
     graph.comments.flush();
@@ -141,30 +158,46 @@ fn advance(worker: &mut timely::worker::Worker, graph: &mut Graph, epoch: u64) {
 }
 
 /// Per-worker result.
-struct WorkerResult {
-    counters: IngestCounters,
-    lines: u64,
-    entities: u64,
-    table: Option<(u64, [u64; 3], i64)>,
-    epoch_micros: Option<Histogram<u64>>,
-    snapshots: u64,
-    last_snapshot: Option<crate::lake::Manifest>,
-    interrupted: bool,
+pub(crate) struct WorkerResult {
+    pub(crate) counters: IngestCounters,
+    pub(crate) lines: u64,
+    pub(crate) entities: u64,
+    pub(crate) table: Option<(u64, [u64; 3], i64)>,
+    pub(crate) epoch_micros: Option<Histogram<u64>>,
+    pub(crate) snapshots: u64,
+    pub(crate) last_snapshot: Option<crate::lake::Manifest>,
+    pub(crate) interrupted: bool,
+    /// Alert events kept out of the alerts topic during catch-up.
+    pub(crate) suppressed: u64,
 }
 
 /// The lake side of a run: the writer, and the snapshot to resume from.
 #[derive(Clone)]
-struct LakeRun {
-    shared: Arc<LakeShared>,
-    plan: Option<Arc<RestorePlan>>,
-    interval: Duration,
-    next_id: u64,
+pub(crate) struct LakeRun {
+    pub(crate) shared: Arc<LakeShared>,
+    pub(crate) plan: Option<Arc<RestorePlan>>,
+    pub(crate) interval: Duration,
+    pub(crate) next_id: u64,
 }
 
 /// Opens the lake and finds the snapshot to resume from; checks that it fits this run.
-fn open_lake(settings: &RunSettings, lake: &LakeSettings) -> Result<LakeRun> {
+pub(crate) fn open_lake(settings: &RunSettings, lake: &LakeSettings) -> Result<LakeRun> {
     let usage = |e: anyhow::Error| anyhow::Error::new(crate::cli::UsageError(e));
-    let opened = Lake::open_or_create(&lake.root).map_err(usage)?;
+    let opened = match &settings.cluster {
+        // Process 0 of a cluster writes the lake; the others stage their parts in it (a
+        // directory all processes share) and wait for process 0 to create it.
+        Some(cluster) if cluster.process != 0 => {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                match Lake::open_existing(&lake.root) {
+                    Ok(lake) => break lake,
+                    Err(error) if Instant::now() > deadline => return Err(usage(error)),
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        }
+        _ => Lake::open_or_create(&lake.root).map_err(usage)?,
+    };
     let next_id = opened.snapshot_ids()?.last().map_or(1, |id| id + 1);
     let plan = match opened.newest_valid()? {
         None => None,
@@ -208,17 +241,21 @@ fn open_lake(settings: &RunSettings, lake: &LakeSettings) -> Result<LakeRun> {
             Some(Arc::new(RestorePlan { snapshot, state }))
         }
     };
-    let mut names = vec![settings
-        .entities
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()];
-    names.extend(settings.inputs.iter().map(InputSpec::name));
+    let names = settings.clone();
+    let provenance: crate::lake::writer::ProvenanceFn = match &settings.kafka {
+        Some(kafka) => {
+            let kafka = kafka.clone();
+            Arc::new(move |source, offset| {
+                crate::kafka::run::refusal_source(&kafka, Position { source, offset })
+            })
+        }
+        None => Arc::new(move |source, offset| file_source(&source_name(&names, source), offset)),
+    };
     let shared = Arc::new(LakeShared::new(
         opened,
         lake.keep,
         settings.params.clone(),
-        names,
+        provenance,
     ));
     Ok(LakeRun {
         shared,
@@ -296,6 +333,38 @@ pub fn run(
     let restore_time: Arc<Mutex<Option<Duration>>> = Arc::default();
     let cache = MatcherCache::default();
     let workers = settings.workers.max(1);
+    let sinks = match &settings.kafka {
+        Some(kafka) => {
+            let sinks = crate::kafka::Sinks::new(kafka)?;
+            sinks.ensure_topics()?;
+            Some(Arc::new(sinks))
+        }
+        None => None,
+    };
+    let dead_letters = match &sinks {
+        Some(sinks) => {
+            let sinks = sinks.clone();
+            dead_letters.forward_to(Arc::new(
+                move |source: &str, reason, error: &str, raw: &[u8]| {
+                    sinks.dead_letter(source, reason, error, raw)
+                },
+            ))
+        }
+        None => dead_letters,
+    };
+    let timely_config = match &settings.cluster {
+        None => timely::Config::process(workers),
+        Some(cluster) => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: cluster.process,
+                addresses: cluster.hosts.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+    };
     let shared = (
         settings.clone(),
         cache,
@@ -306,8 +375,9 @@ pub fn run(
         progress.clone(),
         windows_out.clone(),
         (lake, stop, stop_at, restore_time.clone()),
+        sinks.clone(),
     );
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let guards = timely::execute(timely_config, move |worker| {
         let (
             settings,
             cache,
@@ -318,12 +388,14 @@ pub fn run(
             progress,
             windows,
             (lake, stop, stop_at, restore_time),
+            sinks,
         ) = shared.clone();
         let outputs = Outputs {
             dead_letters: &dead_letters,
             alerts: &alerts_out,
             alert_error: &alert_error,
             windows: &windows,
+            worker: worker.index(),
         };
         let control = RunControl {
             lake,
@@ -331,6 +403,11 @@ pub fn run(
             stop_at,
             restore_time,
         };
+        if let (Some(kafka), Some(sinks)) = (&settings.kafka, &sinks) {
+            return crate::kafka::run::run_worker(
+                worker, &settings, kafka, sinks, cache, &outputs, control,
+            );
+        }
         run_worker(
             worker,
             &settings,
@@ -361,7 +438,12 @@ pub fn run(
         c.evicted += result.counters.evicted;
         c.restored += result.counters.restored;
         c.catalog_changes = c.catalog_changes.max(result.counters.catalog_changes);
-        summary.lines = summary.lines.max(result.lines);
+        // File inputs: every worker scans every line; Kafka: each reads its partitions.
+        summary.lines = if settings.kafka.is_some() {
+            summary.lines + result.lines
+        } else {
+            summary.lines.max(result.lines)
+        };
         summary.entities = summary.entities.max(result.entities);
         summary.interrupted |= result.interrupted;
         if let Some((windows, alerts, watermark)) = result.table {
@@ -373,6 +455,7 @@ pub fn run(
             summary.epoch_micros = result.epoch_micros;
         }
         summary.snapshots += result.snapshots;
+        summary.suppressed += result.suppressed;
         if result.last_snapshot.is_some() {
             summary.last_snapshot = result.last_snapshot;
         }
@@ -414,31 +497,45 @@ pub fn run(
     }
     dead_letters.finish()?;
     summary.dead_letters = dead_letters.counts();
+    if let Some(sinks) = &sinks {
+        sinks.flush();
+        summary.delivered = sinks.context().delivered.load(Ordering::Relaxed);
+        summary.delivery_failures = sinks.context().failed.load(Ordering::Relaxed);
+        if summary.delivery_failures > 0 {
+            anyhow::bail!(
+                "{} message(s) could not be delivered to Kafka (last: {}): check the topics exist and the producer's permissions",
+                summary.delivery_failures,
+                sinks.last_error().unwrap_or_default()
+            );
+        }
+    }
     Ok(summary)
 }
 
 /// Lake and shutdown coordination shared by the workers of this process.
-struct RunControl {
-    lake: Option<LakeRun>,
+pub(crate) struct RunControl {
+    pub(crate) lake: Option<LakeRun>,
     /// Set by SIGTERM / SIGINT.
-    stop: Arc<AtomicBool>,
+    pub(crate) stop: Arc<AtomicBool>,
     /// The last epoch to read (u64::MAX: all); set by worker 0 after a stop signal.
-    stop_at: Arc<AtomicU64>,
-    restore_time: Arc<Mutex<Option<Duration>>>,
+    pub(crate) stop_at: Arc<AtomicU64>,
+    pub(crate) restore_time: Arc<Mutex<Option<Duration>>>,
 }
 
 /// The writers shared by the workers.
-struct Outputs<'a> {
-    dead_letters: &'a DeadLetters,
-    alerts: &'a Mutex<Box<dyn Write + Send>>,
-    alert_error: &'a Mutex<Option<String>>,
-    windows: &'a Mutex<Option<Box<dyn Write + Send>>>,
+pub(crate) struct Outputs<'a> {
+    pub(crate) dead_letters: &'a DeadLetters,
+    pub(crate) alerts: &'a Mutex<Box<dyn Write + Send>>,
+    pub(crate) alert_error: &'a Mutex<Option<String>>,
+    pub(crate) windows: &'a Mutex<Option<Box<dyn Write + Send>>>,
+    /// The (global) index of the worker these are for.
+    pub(crate) worker: usize,
 }
 
 impl Outputs<'_> {
     /// Writes one JSON line; the first failure is kept and fails the run at the end (the
     /// pipeline does not stop for it).
-    fn write_line(&self, out: &mut dyn Write, value: &impl serde::Serialize) {
+    pub(crate) fn write_line(&self, out: &mut dyn Write, value: &impl serde::Serialize) {
         let result = serde_json::to_writer(&mut *out, value)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"));
@@ -458,19 +555,39 @@ struct PendingSnapshot {
 }
 
 /// Worker 0's snapshot bookkeeping.
-struct Snapshots {
+pub(crate) struct Snapshots {
     pending: std::collections::VecDeque<PendingSnapshot>,
-    previous: Option<Snapshot>,
-    full_rewrite_from: Option<i64>,
-    published: u64,
-    last: Option<crate::lake::Manifest>,
-    error: Option<anyhow::Error>,
+    pub(crate) previous: Option<Snapshot>,
+    pub(crate) full_rewrite_from: Option<i64>,
+    pub(crate) published: u64,
+    pub(crate) last: Option<crate::lake::Manifest>,
+    pub(crate) error: Option<anyhow::Error>,
 }
 
 impl Snapshots {
+    pub(crate) fn new(plan: Option<&RestorePlan>, peers: usize) -> Snapshots {
+        Snapshots {
+            pending: Default::default(),
+            previous: plan.map(|p| p.snapshot.clone()),
+            full_rewrite_from: plan
+                .filter(|p| p.rewrites_open_days(peers))
+                .map(|p| p.first_open_day()),
+            published: 0,
+            last: None,
+            error: None,
+        }
+    }
+
+    /// Whether a requested snapshot's epoch is finished (it can be published).
+    pub(crate) fn ready(&self, graph: &Graph) -> bool {
+        self.pending
+            .front()
+            .is_some_and(|next| !graph.probe.less_equal(&next.epoch))
+    }
+
     /// Asks for snapshot `id` of epoch `epoch` (sent on the control input, still open at it),
     /// unless a snapshot already failed (the run is stopping with that error).
-    fn request(&mut self, graph: &mut Graph, id: u64, epoch: u64, sources: Sources) {
+    pub(crate) fn request(&mut self, graph: &mut Graph, id: u64, epoch: u64, sources: Sources) {
         if self.error.is_some() {
             return;
         }
@@ -480,7 +597,13 @@ impl Snapshots {
     }
 
     /// Publishes every requested snapshot whose epoch the whole graph has finished.
-    fn publish_ready(&mut self, graph: &Graph, lake: &LakeRun, peers: usize, stop: &AtomicBool) {
+    pub(crate) fn publish_ready(
+        &mut self,
+        graph: &Graph,
+        lake: &LakeRun,
+        peers: usize,
+        stop: &AtomicBool,
+    ) {
         while let Some(next) = self.pending.front() {
             if graph.probe.less_equal(&next.epoch) {
                 break;
@@ -530,7 +653,7 @@ impl Snapshots {
 }
 
 /// Sends the comments of a snapshot back into the graph (this worker's share of its files).
-fn restore_into(
+pub(crate) fn restore_into(
     worker: &mut timely::worker::Worker,
     graph: &mut Graph,
     plan: &RestorePlan,
@@ -621,6 +744,43 @@ fn restore_into(
     Ok(())
 }
 
+/// Restores a snapshot into the graph and waits until the graph has taken it.
+pub(crate) fn resume_from(
+    worker: &mut timely::worker::Worker,
+    graph: &mut Graph,
+    plan: &RestorePlan,
+    peers: usize,
+    all_files: bool,
+    control: &RunControl,
+) -> Result<()> {
+    let index = worker.index();
+    let started = Instant::now();
+    restore_into(worker, graph, plan, index, peers, all_files)?;
+    let read = started.elapsed();
+    advance(worker, graph, plan.snapshot.manifest.frontier + 1);
+    while graph.probe.less_equal(&plan.snapshot.manifest.frontier) {
+        worker.step();
+    }
+    if !plan.rewrites_open_days(peers) {
+        // The restore epoch re-derived the rows the snapshot already holds.
+        if let Some(lake) = graph.table.borrow_mut().lake.as_mut() {
+            lake.dirty_days.clear();
+        }
+    }
+    tracing::info!(
+        worker = index,
+        read_seconds = read.as_secs_f64(),
+        total_seconds = started.elapsed().as_secs_f64(),
+        "restored"
+    );
+    if index == 0 {
+        if let Ok(mut slot) = control.restore_time.lock() {
+            *slot = Some(started.elapsed());
+        }
+    }
+    Ok(())
+}
+
 fn run_worker(
     worker: &mut timely::worker::Worker,
     settings: &RunSettings,
@@ -638,7 +798,7 @@ fn run_worker(
     let plan = lake.and_then(|l| l.plan.clone());
     let mut hooks = Hooks::default();
     if let Some(lake) = lake {
-        hooks.ingest = Some(lake.shared.ingest_hook(index));
+        hooks.ingest = Some(lake.shared.ingest_hook(index, None, None));
         if index == 0 {
             let restored = plan.as_ref().map(|p| p.table_lake_state()).transpose()?;
             let rewrite = plan.as_ref().is_some_and(|p| p.rewrites_open_days(peers));
@@ -655,30 +815,7 @@ fn run_worker(
     // after its positions, with the same epoch boundaries an uninterrupted run has.
     let (epoch_base, lines_base) = match &plan {
         Some(plan) => {
-            let started = Instant::now();
-            restore_into(worker, &mut graph, plan, index, peers, reads_everything)?;
-            let read = started.elapsed();
-            advance(worker, &mut graph, plan.snapshot.manifest.frontier + 1);
-            while graph.probe.less_equal(&plan.snapshot.manifest.frontier) {
-                worker.step();
-            }
-            if !plan.rewrites_open_days(peers) {
-                // The restore epoch re-derived the rows the snapshot already holds.
-                if let Some(lake) = graph.table.borrow_mut().lake.as_mut() {
-                    lake.dirty_days.clear();
-                }
-            }
-            tracing::info!(
-                worker = index,
-                read_seconds = read.as_secs_f64(),
-                total_seconds = started.elapsed().as_secs_f64(),
-                "restored"
-            );
-            if index == 0 {
-                if let Ok(mut slot) = control.restore_time.lock() {
-                    *slot = Some(started.elapsed());
-                }
-            }
+            resume_from(worker, &mut graph, plan, peers, reads_everything, &control)?;
             (
                 plan.snapshot.manifest.frontier,
                 plan.snapshot.manifest.sources.global_line,
@@ -697,7 +834,7 @@ fn run_worker(
                 &name,
                 line_number,
                 dead_letters,
-                (lake_shared, 0),
+                (lake_shared, index, 0),
                 |bytes| decode_entity(bytes, &limits),
             );
             if let Some(event) = decoded {
@@ -712,17 +849,7 @@ fn run_worker(
             }
         }
     }
-    let mut snapshots = Snapshots {
-        pending: Default::default(),
-        previous: plan.as_ref().map(|p| p.snapshot.clone()),
-        full_rewrite_from: plan
-            .as_ref()
-            .filter(|p| p.rewrites_open_days(peers))
-            .map(|p| p.first_open_day()),
-        published: 0,
-        last: None,
-        error: None,
-    };
+    let mut snapshots = Snapshots::new(plan.as_deref(), peers);
     // Stdin can be read once: with stdin among the inputs, worker 0 reads and decodes every
     // input and the others only run their share of the graph (comments are routed by id).
     if reads_everything && index != 0 {
@@ -748,6 +875,7 @@ fn run_worker(
             snapshots: 0,
             last_snapshot: None,
             interrupted: false,
+            suppressed: 0,
         });
     }
     let mut epoch = epoch_base + 1;
@@ -825,6 +953,7 @@ fn run_worker(
                                 global_line: global_line - 1,
                                 files,
                                 end_of_input: false,
+                                kafka: Vec::new(),
                             },
                         );
                         next_id += 1;
@@ -865,7 +994,7 @@ fn run_worker(
                 &name,
                 line_number,
                 dead_letters,
-                (lake_shared, epoch),
+                (lake_shared, index, epoch),
                 |bytes| decode_comment(bytes, &limits),
             );
             if let Some(event) = decoded {
@@ -905,6 +1034,7 @@ fn run_worker(
                     global_line,
                     files: positions.clone(),
                     end_of_input: true,
+                    kafka: Vec::new(),
                 },
             );
         }
@@ -947,17 +1077,18 @@ fn run_worker(
         snapshots: snapshots.published,
         last_snapshot: snapshots.last,
         interrupted,
+        suppressed: 0,
     })
 }
 
 /// Decodes one input line: the event, or None for a blank line or after dead-lettering it
 /// (a line the input broke off inside is `truncated_input`).
-fn decode_line<E>(
+pub(crate) fn decode_line<E>(
     line: Line<'_>,
     name: &str,
     line_number: u64,
     dead_letters: &DeadLetters,
-    (lake, epoch): (Option<&LakeShared>, u64),
+    (lake, worker, epoch): (Option<&LakeShared>, usize, u64),
     decode: impl FnOnce(&[u8]) -> Result<E, crate::decode::Rejection>,
 ) -> Option<E> {
     let source = || file_source(name, line_number);
@@ -965,6 +1096,7 @@ fn decode_line<E>(
         dead_letters.write(source(), reason, detail, bytes);
         if let Some(lake) = lake {
             lake.dead_letter(
+                worker,
                 epoch,
                 DeadLetterRecord {
                     received_at_ms: crate::sink::now_ms(),
@@ -995,7 +1127,7 @@ fn decode_line<E>(
 }
 
 /// Records how long each finished epoch took, from its first line to the graph finishing it.
-fn record_finished(
+pub(crate) fn record_finished(
     graph: &Graph,
     pending: &mut std::collections::VecDeque<(u64, Instant)>,
     histogram: Option<&mut Histogram<u64>>,

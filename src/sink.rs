@@ -184,8 +184,12 @@ pub struct DeadLetters {
     inner: Arc<Mutex<DeadLetterState>>,
 }
 
+/// Where dead letters are also sent (the DLQ topic): (source, reason, error, raw bytes).
+pub type DeadLetterForward = Arc<dyn Fn(&str, Reason, &str, &[u8]) + Send + Sync>;
+
 struct DeadLetterState {
     out: Box<dyn Write + Send>,
+    forward: Option<DeadLetterForward>,
     counts: BTreeMap<&'static str, u64>,
     error: Option<String>,
 }
@@ -195,6 +199,7 @@ impl DeadLetters {
         DeadLetters {
             inner: Arc::new(Mutex::new(DeadLetterState {
                 out,
+                forward: None,
                 counts: BTreeMap::new(),
                 error: None,
             })),
@@ -206,6 +211,12 @@ impl DeadLetters {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// Also sends every dead letter to `forward`.
+    pub fn forward_to(self, forward: DeadLetterForward) -> DeadLetters {
+        self.lock().forward = Some(forward);
+        self
     }
 
     /// Writes one dead letter. A write failure is remembered and reported at the end (the
@@ -220,6 +231,9 @@ impl DeadLetters {
             raw_text: std::str::from_utf8(raw).ok(),
         };
         let mut state = self.lock();
+        if let Some(forward) = &state.forward {
+            forward(&record.source, reason, error, raw);
+        }
         *state.counts.entry(reason.code()).or_default() += 1;
         let result = serde_json::to_writer(&mut state.out, &record)
             .map_err(io::Error::from)

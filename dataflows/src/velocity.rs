@@ -126,7 +126,7 @@ pub struct TableLake {
 }
 
 /// The alert state of the table, for a snapshot (keys are dense entity keys).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TableState {
     pub progress: Progress,
     pub active: Vec<(MentionKey, ActiveAlert)>,

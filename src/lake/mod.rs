@@ -54,6 +54,19 @@ pub struct Sources {
     pub files: Vec<FilePosition>,
     /// Whether the end of every input was reached (and the final watermark flushed).
     pub end_of_input: bool,
+    /// Kafka sources: the next offset to read of every topic-partition read so far (a
+    /// partition absent here is read from its beginning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kafka: Vec<KafkaPosition>,
+}
+
+/// Where a Kafka topic-partition was as of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KafkaPosition {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset to read.
+    pub offset: i64,
 }
 
 /// Row and file counts of one table.

@@ -10,56 +10,66 @@
 
 use super::tables::{self, AlertRecord, DeadLetterRecord, FileEntry, WindowRecord};
 use super::{crash_point, day_name, day_of_path, snapshot_name, sync_dir, Lake, Manifest};
-use super::{SavedState, Snapshot, Sources, TableSummary};
+use super::{KafkaPosition, SavedState, Snapshot, Sources, TableSummary};
 use anyhow::{anyhow, Context, Result};
 use dataflows::enrich::{day_of, IngestHook, IngestState, LiveComment, DAY_MS};
 use dataflows::model::{Entity, EntityKey, Progress};
 use dataflows::velocity::{TableHook, TableState, WindowTable};
 use dataflows::Params;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// What the hooks of one snapshot staged.
-#[derive(Default)]
-struct Staged {
+/// What one worker's hooks staged for a snapshot. Written beside the parts as
+/// `.staged/ingest-{worker}.json` (and `.staged/table.json` by the table hook), so that a
+/// worker in another process of a cluster hands its share to worker 0 through the lake's
+/// (shared) directory; [`LakeShared::finalize`] reads and removes them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct WorkerStage {
     files: Vec<FileEntry>,
     /// (table, day, file name or "*"): previous files these replace.
-    rewritten: BTreeSet<(String, i64, String)>,
-    refusals: Vec<DeadLetterRecord>,
+    rewritten: Vec<(String, i64, String)>,
     /// From worker 0: entity ids by key, the catalog, the eviction cut.
     ingest: Option<(Vec<String>, Vec<Entity>, Option<i64>)>,
     table: Option<TableState>,
-    /// Longest time a hook took.
+    /// How long the hook took.
     hook_seconds: f64,
+    /// The worker's Kafka positions as of the snapshot's epoch.
+    kafka: Vec<KafkaPosition>,
+    /// A hook failure: the snapshot fails with it.
+    error: Option<String>,
 }
 
 #[derive(Default)]
 struct Inner {
-    /// Dead letters of decoding, with the epoch of their input line.
-    dead_letters: Vec<(u64, DeadLetterRecord)>,
-    staged: BTreeMap<u64, Staged>,
-    /// The first failure of a hook (a snapshot with it fails).
-    error: Option<String>,
+    /// Dead letters of decoding by worker, with the epoch of their input record.
+    dead_letters: BTreeMap<usize, Vec<(u64, DeadLetterRecord)>>,
 }
+
+/// A worker's input positions as of an epoch (Kafka: next offsets of its partitions).
+pub type PositionsFn = Box<dyn FnMut(u64) -> Vec<KafkaPosition>>;
+
+/// How a dead letter's source is named: (source index, offset) → provenance.
+pub type ProvenanceFn = Arc<dyn Fn(u32, u64) -> String + Send + Sync>;
 
 /// The lake writer shared by the workers of this process.
 pub struct LakeShared {
     pub lake: Lake,
     pub keep: usize,
     pub params: Params,
-    /// Names of the inputs by source index (0 = catalog), for dead-letter provenance.
-    pub source_names: Vec<String>,
+    /// Names a refused record's source, for dead-letter provenance.
+    pub provenance: ProvenanceFn,
     inner: Mutex<Inner>,
 }
 
 impl LakeShared {
-    pub fn new(lake: Lake, keep: usize, params: Params, source_names: Vec<String>) -> LakeShared {
+    pub fn new(lake: Lake, keep: usize, params: Params, provenance: ProvenanceFn) -> LakeShared {
         LakeShared {
             lake,
             keep,
             params,
-            source_names,
+            provenance,
             inner: Mutex::default(),
         }
     }
@@ -78,40 +88,74 @@ impl LakeShared {
             .join(format!(".tmp-{}", snapshot_name(id)))
     }
 
-    /// Records a dead letter of decoding for the next snapshot that covers `epoch`.
-    pub fn dead_letter(&self, epoch: u64, record: DeadLetterRecord) {
-        self.lock().dead_letters.push((epoch, record));
+    /// Records a dead letter of decoding (read by `worker`) for the next snapshot that
+    /// covers `epoch`.
+    pub fn dead_letter(&self, worker: usize, epoch: u64, record: DeadLetterRecord) {
+        self.lock()
+            .dead_letters
+            .entry(worker)
+            .or_default()
+            .push((epoch, record));
     }
 
-    fn hook_took(&self, id: u64, started: std::time::Instant) {
-        let took = started.elapsed().as_secs_f64();
+    /// Takes `worker`'s dead letters of epochs up to `epoch`.
+    fn take_dead_letters(&self, worker: usize, epoch: u64) -> Vec<DeadLetterRecord> {
         let mut inner = self.lock();
-        let staged = inner.staged.entry(id).or_default();
-        staged.hook_seconds = staged.hook_seconds.max(took);
+        let Some(all) = inner.dead_letters.get_mut(&worker) else {
+            return Vec::new();
+        };
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(all)
+            .into_iter()
+            .partition(|(at, _)| *at <= epoch);
+        *all = later;
+        now.into_iter().map(|(_, record)| record).collect()
     }
 
-    fn fail(&self, error: anyhow::Error) {
-        let mut inner = self.lock();
-        inner.error.get_or_insert_with(|| format!("{error:#}"));
+    /// Writes a worker's stage file (see [`WorkerStage`]).
+    fn write_stage(&self, id: u64, name: &str, stage: &WorkerStage) {
+        let dir = self.staging(id).join(STAGE_DIR);
+        let result = std::fs::create_dir_all(&dir)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(serde_json::to_vec(stage)?))
+            .and_then(|bytes| Ok(std::fs::write(dir.join(name), bytes)?));
+        if let Err(error) = result {
+            // finalize reports the missing stage file as the snapshot's failure.
+            tracing::error!(%error, snapshot = id, "cannot write the stage file {name}");
+        }
     }
 
-    /// The hook every worker's ingest operator runs for a snapshot.
-    pub fn ingest_hook(self: &Arc<Self>, worker: usize) -> IngestHook {
+    /// The hook every worker's ingest operator runs for a snapshot. `positions` gives the
+    /// worker's input positions as of an epoch (Kafka sources; the file source's positions
+    /// are worker 0's to give).
+    pub fn ingest_hook(
+        self: &Arc<Self>,
+        worker: usize,
+        mut positions: Option<PositionsFn>,
+        mut before: Option<Box<dyn FnMut()>>,
+    ) -> IngestHook {
         let shared = self.clone();
         // Catalog changes counted so far (a restored run starts at 0 with its catalog as the
         // snapshot wrote it; a fresh run's first snapshot has new days to write anyway).
         let mut last_catalog_changes = 0;
         Box::new(move |state: &mut IngestState, progress: Progress| {
             let Some(id) = progress.snapshot else { return };
+            if let Some(before) = before.as_mut() {
+                before();
+            }
             let started = std::time::Instant::now();
             let catalog_changed = last_catalog_changes != state.counters.catalog_changes;
             last_catalog_changes = state.counters.catalog_changes;
+            let mut stage = WorkerStage::default();
             if let Err(error) =
-                shared.write_ingest_part(id, worker, state, progress, catalog_changed)
+                shared.write_ingest_part(id, worker, state, progress, catalog_changed, &mut stage)
             {
-                shared.fail(error);
+                stage.error = Some(format!("worker {worker}: {error:#}"));
             }
-            shared.hook_took(id, started);
+            if let Some(positions) = positions.as_mut() {
+                stage.kafka = positions(progress.time);
+            }
+            stage.hook_seconds = started.elapsed().as_secs_f64();
+            shared.write_stage(id, &format!("ingest-{worker}.json"), &stage);
         })
     }
 
@@ -122,27 +166,44 @@ impl LakeShared {
         state: &mut IngestState,
         progress: Progress,
         catalog_changed: bool,
+        stage: &mut WorkerStage,
     ) -> Result<()> {
         let dir = self.staging(id);
         let received = crate::sink::now_ms();
         let Some(lake) = state.lake.as_mut() else {
             return Ok(());
         };
-        let refusals: Vec<DeadLetterRecord> = std::mem::take(&mut lake.refusals)
+        let mut dead: Vec<DeadLetterRecord> = self.take_dead_letters(worker, progress.time);
+        let refusals = std::mem::take(&mut lake.refusals)
             .into_iter()
             .map(|refusal| DeadLetterRecord {
                 received_at_ms: received,
-                source: crate::sink::file_source(
-                    self.source_names
-                        .get(refusal.position.source as usize)
-                        .map_or("", String::as_str),
-                    refusal.position.offset,
-                ),
+                source: (self.provenance)(refusal.position.source, refusal.position.offset),
                 reason: refusal.reason.code(),
                 error: refusal.detail,
                 raw: crate::sink::input_json(&refusal.event),
-            })
-            .collect();
+            });
+        dead.extend(refusals);
+        // Dead letters: append-only, one new file per day per snapshot and worker.
+        let mut by_day: BTreeMap<i64, Vec<DeadLetterRecord>> = BTreeMap::new();
+        for record in dead {
+            by_day
+                .entry(day_of(record.received_at_ms))
+                .or_default()
+                .push(record);
+        }
+        for (day, rows) in by_day {
+            stage.files.push(tables::write_parquet(
+                &dir,
+                &format!(
+                    "dead_letters/date={}/part-{}-{worker}.parquet",
+                    day_name(day),
+                    snapshot_name(id)
+                ),
+                "dead_letters",
+                &tables::dead_letters_batch(&rows)?,
+            )?);
+        }
         let lake = state.lake.as_ref().expect("checked above");
         let mut days: BTreeMap<i64, Vec<&LiveComment>> = lake
             .dirty_days
@@ -225,14 +286,9 @@ impl LakeShared {
                 state.evict_cut_ms,
             )
         });
-        let mut inner = self.lock();
-        let staged = inner.staged.entry(id).or_default();
-        staged.files.extend(files);
-        staged.rewritten.extend(rewritten);
-        staged.refusals.extend(refusals);
-        if ingest.is_some() {
-            staged.ingest = ingest;
-        }
+        stage.files.extend(files);
+        stage.rewritten.extend(rewritten);
+        stage.ingest = ingest;
         Ok(())
     }
 
@@ -251,12 +307,15 @@ impl LakeShared {
         Box::new(move |table: &mut WindowTable, progress: Progress| {
             let Some(id) = progress.snapshot else { return };
             let started = std::time::Instant::now();
-            let result = shared.write_table_part(id, table, progress, &mut hook_state, first);
+            let mut stage = WorkerStage::default();
+            let result =
+                shared.write_table_part(id, table, progress, &mut hook_state, first, &mut stage);
             first = false;
             if let Err(error) = result {
-                shared.fail(error);
+                stage.error = Some(format!("window table: {error:#}"));
             }
-            shared.hook_took(id, started);
+            stage.hook_seconds = started.elapsed().as_secs_f64();
+            shared.write_stage(id, "table.json", &stage);
         })
     }
 
@@ -267,6 +326,7 @@ impl LakeShared {
         progress: Progress,
         hs: &mut TableLakeState,
         first: bool,
+        stage: &mut WorkerStage,
     ) -> Result<()> {
         let dir = self.staging(id);
         let params = &self.params;
@@ -338,12 +398,9 @@ impl LakeShared {
         let open = |day: &i64| day.saturating_add(DAY_MS) > progress.horizon_ms;
         hs.sealed.retain(|day, _| open(day));
         hs.alerts.retain(|day, _| open(day));
-        let exported = table.export_state();
-        let mut inner = self.lock();
-        let staged = inner.staged.entry(id).or_default();
-        staged.files.extend(files);
-        staged.rewritten.extend(rewritten);
-        staged.table = Some(exported);
+        stage.files.extend(files);
+        stage.rewritten.extend(rewritten);
+        stage.table = Some(table.export_state());
         Ok(())
     }
 
@@ -372,41 +429,13 @@ impl LakeShared {
             full_rewrite_from,
         } = publish;
         let started = std::time::Instant::now();
-        let (staged, dead) = {
-            let mut inner = self.lock();
-            if let Some(error) = inner.error.take() {
-                return Err(anyhow!(error));
-            }
-            let staged = inner.staged.remove(&id).unwrap_or_default();
-            let all = std::mem::take(&mut inner.dead_letters);
-            let (dead, later): (Vec<_>, Vec<_>) =
-                all.into_iter().partition(|(epoch, _)| *epoch <= frontier);
-            inner.dead_letters = later;
-            (staged, dead)
-        };
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut sources = sources;
+        let staged = read_stages(dir, id, workers)?;
+        sources.kafka.extend(staged.kafka);
+        sources.kafka.sort();
+        sources.kafka.dedup();
         crash_point("snapshot-parts");
         let mut files = staged.files;
-        // Dead letters: append-only, one new file per day per snapshot.
-        let mut by_day: BTreeMap<i64, Vec<DeadLetterRecord>> = BTreeMap::new();
-        for record in dead.into_iter().map(|(_, r)| r).chain(staged.refusals) {
-            by_day
-                .entry(day_of(record.received_at_ms))
-                .or_default()
-                .push(record);
-        }
-        for (day, rows) in by_day {
-            files.push(tables::write_parquet(
-                dir,
-                &format!(
-                    "dead_letters/date={}/part-{}.parquet",
-                    day_name(day),
-                    snapshot_name(id)
-                ),
-                "dead_letters",
-                &tables::dead_letters_batch(&rows)?,
-            )?);
-        }
         // state.json
         let (entity_ids, catalog, evict_cut_ms) = staged
             .ingest
@@ -546,6 +575,61 @@ impl LakeShared {
         self.lake.prune(self.keep)?;
         Ok(manifest)
     }
+}
+
+/// Where the hooks' stage files go inside a staging directory.
+const STAGE_DIR: &str = ".staged";
+
+/// Every worker's stage, merged.
+#[derive(Default)]
+struct Staged {
+    files: Vec<FileEntry>,
+    rewritten: BTreeSet<(String, i64, String)>,
+    ingest: Option<(Vec<String>, Vec<Entity>, Option<i64>)>,
+    table: Option<TableState>,
+    hook_seconds: f64,
+    kafka: Vec<KafkaPosition>,
+}
+
+/// Reads the stage files of all `workers` workers and the table, then removes them; fails
+/// when one is missing or reports a failure.
+fn read_stages(dir: &Path, id: u64, workers: usize) -> Result<Staged> {
+    let stage_dir = dir.join(STAGE_DIR);
+    let read = |name: &str| -> Result<WorkerStage> {
+        let path = stage_dir.join(name);
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "a hook staged nothing for snapshot {id} ({} is missing)",
+                path.display()
+            )
+        })?;
+        let stage: WorkerStage = serde_json::from_slice(&bytes)
+            .with_context(|| format!("cannot parse {}", path.display()))?;
+        match &stage.error {
+            Some(error) => Err(anyhow!("{error}")),
+            None => Ok(stage),
+        }
+    };
+    let mut staged = Staged::default();
+    for name in (0..workers)
+        .map(|w| format!("ingest-{w}.json"))
+        .chain(["table.json".to_string()])
+    {
+        let stage = read(&name)?;
+        staged.files.extend(stage.files);
+        staged.rewritten.extend(stage.rewritten);
+        staged.kafka.extend(stage.kafka);
+        staged.hook_seconds = staged.hook_seconds.max(stage.hook_seconds);
+        if stage.ingest.is_some() {
+            staged.ingest = stage.ingest;
+        }
+        if stage.table.is_some() {
+            staged.table = stage.table;
+        }
+    }
+    std::fs::remove_dir_all(&stage_dir)
+        .with_context(|| format!("cannot remove {}", stage_dir.display()))?;
+    Ok(staged)
 }
 
 /// What [`LakeShared::finalize`] publishes.

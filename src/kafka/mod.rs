@@ -1,0 +1,599 @@
+//! Kafka: settings, clients, partition ownership and the sinks (alerts, window stats, dead
+//! letters). The worker loop that reads topics into the dataflow is in [`run`].
+//!
+//! chatter reads with manually assigned partitions (no consumer-group rebalancing): partition
+//! `p` of the `t`-th comment topic belongs to global worker `(p + t) % workers`, the same in
+//! every process, so partitions added later land deterministically and never move. Positions
+//! come from the lake's newest snapshot (exactly-once); the consumer group only receives
+//! commits of those positions after each snapshot, so `kafka-consumer-groups --describe` shows
+//! lag without ever running ahead of the lake.
+
+pub mod admin;
+pub mod run;
+
+use crate::config::{duration, KafkaConfig};
+use crate::decode::Reason;
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// `[kafka]`, validated, with secrets resolved.
+#[derive(Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topics: Vec<String>,
+    pub entities_topic: Option<String>,
+    pub group_id: String,
+    pub alerts_topic: Option<String>,
+    pub velocity_topic: Option<String>,
+    pub dlq_topic: Option<String>,
+    pub epoch_interval: Duration,
+    pub catch_up_lag: u64,
+    pub alert_horizon_ms: i64,
+    pub connect_timeout: Duration,
+    pub metadata_refresh: Duration,
+    pub idempotence: bool,
+    pub bounded: bool,
+    /// librdkafka options with secrets resolved (never printed).
+    options: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("options", &redact_options(&self.options))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a librdkafka option holds a secret (its value is never printed or logged).
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "oauthbearer.config",
+        "key.pem",
+        "token",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// The options as they may be shown: secret values replaced, except `env:` / `file:`
+/// references (which name where the secret is, not the secret).
+pub fn redact_options(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .iter()
+        .map(|(key, value)| {
+            let shown = if is_secret(key) && !is_reference(value) {
+                "<redacted>".to_string()
+            } else {
+                value.clone()
+            };
+            (key.clone(), shown)
+        })
+        .collect()
+}
+
+fn is_reference(value: &str) -> bool {
+    value.starts_with("env:") || value.starts_with("file:")
+}
+
+/// Resolves `env:NAME` and `file:PATH` values.
+fn resolve(key: &str, value: &str) -> Result<String> {
+    if let Some(name) = value.strip_prefix("env:") {
+        return std::env::var(name).map_err(|_| {
+            anyhow!("kafka.options.\"{key}\" = \"env:{name}\": the environment variable {name} is not set: export it, or give the value another way")
+        });
+    }
+    if let Some(path) = value.strip_prefix("file:") {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            anyhow!("kafka.options.\"{key}\" = \"file:{path}\": cannot read the file ({error}): check the path and its permissions")
+        })?;
+        return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+    }
+    Ok(value.to_string())
+}
+
+/// Options chatter sets itself: a config that sets them would break its guarantees.
+const RESERVED: [(&str, &str); 4] = [
+    (
+        "enable.auto.commit",
+        "chatter commits offsets itself, after each snapshot",
+    ),
+    ("enable.auto.offset.store", "chatter stores offsets itself"),
+    ("group.id", "use kafka.group_id"),
+    ("bootstrap.servers", "use kafka.brokers"),
+];
+
+impl KafkaSettings {
+    /// Validates `[kafka]`; errors name the key and the fix.
+    pub fn from_config(config: &KafkaConfig) -> Result<KafkaSettings> {
+        if config.brokers.trim().is_empty() {
+            bail!("kafka.brokers is empty: give host:port of at least one broker (or --kafka HOST:PORT)");
+        }
+        let topics: Vec<String> = config
+            .topics
+            .iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if topics.is_empty() {
+            bail!(
+                "kafka.topics is empty: name at least one comment topic (default [\"comments\"])"
+            );
+        }
+        for topic in topics.iter().chain([
+            &config.entities_topic,
+            &config.alerts_topic,
+            &config.velocity_topic,
+            &config.dlq_topic,
+        ]) {
+            let valid = topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && topic.len() <= 249;
+            if !valid {
+                bail!("kafka topic name {topic:?} is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' (at most 249)");
+            }
+        }
+        let mut options = BTreeMap::new();
+        for (key, value) in &config.options {
+            if let Some((_, fix)) = RESERVED.iter().find(|(k, _)| k == key) {
+                bail!("kafka.options.\"{key}\" cannot be set: {fix}");
+            }
+            options.insert(key.clone(), resolve(key, value)?);
+        }
+        let optional = |name: &str| {
+            let name = name.trim();
+            (!name.is_empty()).then(|| name.to_string())
+        };
+        let ms = |key: &str, text: &str| -> Result<Duration> {
+            Ok(Duration::from_millis(duration(key, text, false)? as u64))
+        };
+        if config.group_id.trim().is_empty() {
+            bail!("kafka.group_id is empty: name the consumer group offsets are committed to (default \"chatter\")");
+        }
+        Ok(KafkaSettings {
+            brokers: config.brokers.trim().to_string(),
+            topics,
+            entities_topic: optional(&config.entities_topic),
+            group_id: config.group_id.trim().to_string(),
+            alerts_topic: optional(&config.alerts_topic),
+            velocity_topic: optional(&config.velocity_topic),
+            dlq_topic: optional(&config.dlq_topic),
+            epoch_interval: ms("kafka.epoch_interval", &config.epoch_interval)?,
+            catch_up_lag: config.catch_up_lag,
+            alert_horizon_ms: duration("kafka.alert_horizon", &config.alert_horizon, true)?,
+            connect_timeout: ms("kafka.connect_timeout", &config.connect_timeout)?,
+            metadata_refresh: ms("kafka.metadata_refresh", &config.metadata_refresh)?,
+            idempotence: config.idempotence,
+            bounded: config.bounded,
+            options,
+        })
+    }
+
+    /// Client config shared by consumers and producers: brokers, then the pass-through
+    /// options (which may override chatter's defaults, except the reserved keys).
+    fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// A consumer for manually assigned partitions.
+    pub fn consumer(&self, client_id: &str) -> Result<BaseConsumer> {
+        self.client(&[
+            ("group.id", &self.group_id),
+            ("client.id", client_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            // Low latency: the broker answers a fetch after at most 10 ms without data.
+            ("fetch.wait.max.ms", "10"),
+            ("allow.auto.create.topics", "false"),
+        ])
+        .create()
+        .context("cannot create a Kafka consumer: check kafka.options")
+    }
+
+    /// Waits until the brokers answer (retrying with backoff up to `connect_timeout`), then
+    /// returns the partition count of each of `topics`; a missing topic is an error naming it.
+    pub fn wait_for_topics(&self, consumer: &BaseConsumer, topics: &[String]) -> Result<Vec<i32>> {
+        let deadline = Instant::now() + self.connect_timeout;
+        let mut backoff = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.partition_counts(consumer, topics) {
+                Ok(counts) => return Ok(counts),
+                Err(Unavailable::Missing(topic)) => bail!(
+                    "Kafka topic {topic:?} does not exist on {}: create it (e.g. kafka-topics.sh --create --topic {topic}) or fix the topic name in [kafka]",
+                    self.brokers
+                ),
+                Err(Unavailable::Unreachable(error)) => {
+                    if Instant::now() + backoff > deadline {
+                        bail!(
+                            "cannot reach the Kafka brokers {} after {attempt} attempts over {:?} ({error}): check kafka.brokers and that the brokers run (the wait is kafka.connect_timeout)",
+                            self.brokers,
+                            self.connect_timeout
+                        );
+                    }
+                    tracing::warn!(brokers = %self.brokers, attempt, %error, retry_in = ?backoff, "Kafka brokers not reachable yet; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn partition_counts(
+        &self,
+        consumer: &BaseConsumer,
+        topics: &[String],
+    ) -> std::result::Result<Vec<i32>, Unavailable> {
+        let mut counts = Vec::new();
+        for topic in topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .map_err(|e| Unavailable::Unreachable(e.to_string()))?;
+            let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+                return Err(Unavailable::Missing(topic.clone()));
+            };
+            match found.error() {
+                None if !found.partitions().is_empty() => {
+                    counts.push(found.partitions().len() as i32)
+                }
+                None => return Err(Unavailable::Missing(topic.clone())),
+                Some(code) => {
+                    let code = RDKafkaErrorCode::from(code);
+                    if matches!(
+                        code,
+                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic
+                    ) {
+                        return Err(Unavailable::Missing(topic.clone()));
+                    }
+                    return Err(Unavailable::Unreachable(code.to_string()));
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+enum Unavailable {
+    Missing(String),
+    Unreachable(String),
+}
+
+/// The global worker that reads partition `partition` of the `topic_index`-th comment topic.
+pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
+    (partition as usize + topic_index) % workers.max(1)
+}
+
+/// Source index of a Kafka topic-partition in [`dataflows::model::Position`]: topic index 0
+/// is the catalog topic, 1.. the comment topics.
+pub fn source_id(topic_index: usize, partition: i32) -> u32 {
+    (topic_index as u32) * 100_000 + partition as u32
+}
+
+/// `kafka:TOPIC:PARTITION:OFFSET`, the provenance of a record.
+pub fn provenance(topic: &str, partition: i32, offset: i64) -> String {
+    format!("kafka:{topic}:{partition}:{offset}")
+}
+
+/// Delivery bookkeeping of the producer.
+#[derive(Default)]
+pub struct SinkContext {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, message)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                use rdkafka::Message;
+                tracing::error!(topic = message.topic(), %error, "a message could not be delivered");
+                if let Ok(mut slot) = self.last_error.lock() {
+                    *slot = Some(format!("{}: {error}", message.topic()));
+                }
+            }
+        }
+    }
+}
+
+/// The producer of the alerts, window-stats and dead-letter topics (one per process).
+pub struct Sinks {
+    producer: ThreadedProducer<SinkContext>,
+    pub settings: KafkaSettings,
+    /// Largest value sent to the DLQ; longer originals are cut (the lake keeps them whole).
+    dlq_max_bytes: usize,
+}
+
+impl Sinks {
+    pub fn new(settings: &KafkaSettings) -> Result<Sinks> {
+        let idempotence = if settings.idempotence {
+            "true"
+        } else {
+            "false"
+        };
+        let producer = settings
+            .client(&[
+                ("client.id", "chatter-sink"),
+                ("enable.idempotence", idempotence),
+                ("acks", "all"),
+                // Retry forever: a broker outage pauses the pipeline (backpressure through the
+                // flush before each snapshot) instead of losing alerts.
+                ("message.timeout.ms", "0"),
+                ("linger.ms", "5"),
+                ("compression.type", "lz4"),
+                ("queue.buffering.max.messages", "100000"),
+            ])
+            .create_with_context(SinkContext::default())
+            .context("cannot create the Kafka producer: check kafka.options")?;
+        Ok(Sinks {
+            producer,
+            settings: settings.clone(),
+            dlq_max_bytes: 900 * 1024,
+        })
+    }
+
+    pub fn context(&self) -> &SinkContext {
+        self.producer.context()
+    }
+
+    /// Sends one record; when the local queue is full, waits for it to drain (backpressure:
+    /// the caller's worker, and with it the source, pauses).
+    fn send(&self, topic: &str, key: &[u8], value: Option<&[u8]>, headers: Option<OwnedHeaders>) {
+        let mut record = BaseRecord::to(topic).key(key);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        let mut waited = 0u32;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    waited += 1;
+                    if waited % 100 == 0 {
+                        tracing::warn!(topic, "the producer queue is full (the broker is slow or down); the pipeline waits");
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err((error, _)) => {
+                    self.context().failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(topic, %error, "cannot produce a message");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An alert event (key = alert id).
+    pub fn alert(&self, alert_id: &str, json: &[u8]) {
+        if let Some(topic) = &self.settings.alerts_topic {
+            self.send(topic, alert_id.as_bytes(), Some(json), None);
+        }
+    }
+
+    /// A window row (key `{entity_id}/{window_start}`), or its tombstone.
+    pub fn window(&self, key: &str, json: Option<&[u8]>) {
+        if let Some(topic) = &self.settings.velocity_topic {
+            self.send(topic, key.as_bytes(), json, None);
+        }
+    }
+
+    /// A dead letter: the original bytes, with the reason and provenance as headers (SPEC §3.4).
+    pub fn dead_letter(&self, source: &str, reason: Reason, error: &str, raw: &[u8]) {
+        let Some(topic) = &self.settings.dlq_topic else {
+            return;
+        };
+        let (kind, rest) = source.split_once(':').unwrap_or(("", source));
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "chatter.reason",
+                value: Some(reason.code()),
+            })
+            .insert(Header {
+                key: "chatter.error",
+                value: Some(error),
+            });
+        match kind {
+            "kafka" => {
+                let mut parts = rest.rsplitn(3, ':');
+                let (offset, partition, topic_name) = (parts.next(), parts.next(), parts.next());
+                for (key, value) in [
+                    ("chatter.source.topic", topic_name),
+                    ("chatter.source.partition", partition),
+                    ("chatter.source.offset", offset),
+                ] {
+                    headers = headers.insert(Header {
+                        key,
+                        value: Some(value.unwrap_or_default()),
+                    });
+                }
+            }
+            _ => {
+                headers = headers.insert(Header {
+                    key: "chatter.source",
+                    value: Some(source),
+                });
+            }
+        }
+        let value = if raw.len() > self.dlq_max_bytes {
+            headers = headers.insert(Header {
+                key: "chatter.truncated_from",
+                value: Some(&raw.len().to_string()),
+            });
+            &raw[..self.dlq_max_bytes]
+        } else {
+            raw
+        };
+        self.send(topic, source.as_bytes(), Some(value), Some(headers));
+    }
+
+    /// Waits until everything sent so far is acknowledged, retrying (with a log line) while
+    /// the brokers are unavailable: nothing is published as done before its outputs are.
+    pub fn flush(&self) {
+        let mut attempt = 0;
+        loop {
+            match self.producer.flush(Duration::from_secs(5)) {
+                Ok(()) => return,
+                Err(error) => {
+                    attempt += 1;
+                    tracing::warn!(%error, attempt, in_flight = self.producer.in_flight_count(), "waiting for the brokers to acknowledge output");
+                }
+            }
+        }
+    }
+
+    /// Creates the output topics that do not exist yet (like Materialize's sinks and Kafka
+    /// Connect's DLQ): alerts and dead letters with one partition, window stats compacted.
+    pub fn ensure_topics(&self) -> Result<()> {
+        let s = &self.settings;
+        for (topic, compacted) in [
+            (&s.alerts_topic, false),
+            (&s.dlq_topic, false),
+            (&s.velocity_topic, true),
+        ] {
+            if let Some(topic) = topic {
+                admin::ensure_topic(&s.brokers, &s.options, topic, 1, compacted).with_context(
+                    || format!("the output topic {topic:?} is missing and cannot be created: create it, or grant chatter CreateTopics"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last delivery failure, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.context()
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+    }
+}
+
+/// Resumes the given partitions at the lake's positions (absent: from the beginning).
+pub fn assignment(parts: &[(String, i32, Option<i64>)]) -> Result<rdkafka::TopicPartitionList> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, next) in parts {
+        let offset = match next {
+            Some(next) => Offset::Offset(*next),
+            None => Offset::Beginning,
+        };
+        list.add_partition_offset(topic, *partition, offset)
+            .with_context(|| format!("cannot assign {topic}:{partition}"))?;
+    }
+    Ok(list)
+}
+
+/// Commits positions to the consumer group (asynchronously; failures are only logged: the
+/// lake, not the group, is the source of truth).
+pub fn commit(consumer: &BaseConsumer, positions: &[crate::lake::KafkaPosition]) {
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut list = TopicPartitionList::new();
+    for position in positions {
+        let _ = list.add_partition_offset(
+            &position.topic,
+            position.partition,
+            Offset::Offset(position.offset),
+        );
+    }
+    if list.count() == 0 {
+        return;
+    }
+    if let Err(error) = consumer.commit(&list, rdkafka::consumer::CommitMode::Async) {
+        tracing::warn!(%error, "cannot commit offsets to the consumer group (lag tools will lag; the lake is unaffected)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_but_references_shown() {
+        let mut options = BTreeMap::new();
+        options.insert("sasl.password".to_string(), "hunter2".to_string());
+        options.insert("sasl.username".to_string(), "me".to_string());
+        options.insert("ssl.key.password".to_string(), "env:KEY_PW".to_string());
+        let shown = redact_options(&options);
+        assert_eq!(shown["sasl.password"], "<redacted>");
+        assert_eq!(shown["sasl.username"], "me");
+        assert_eq!(shown["ssl.key.password"], "env:KEY_PW");
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_and_files_with_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        assert_eq!(
+            resolve("sasl.password", &format!("file:{}", file.display())).unwrap(),
+            "s3cret"
+        );
+        let error = resolve("sasl.password", "env:CHATTER_TEST_SURELY_UNSET").unwrap_err();
+        assert!(
+            error.to_string().contains("CHATTER_TEST_SURELY_UNSET"),
+            "{error}"
+        );
+        let mut config = KafkaConfig::default();
+        config
+            .options
+            .insert("enable.auto.commit".into(), "true".into());
+        let error = KafkaSettings::from_config(&config).unwrap_err().to_string();
+        assert!(error.contains("enable.auto.commit"), "{error}");
+        let config = KafkaConfig {
+            topics: vec!["bad topic".into()],
+            ..KafkaConfig::default()
+        };
+        assert!(KafkaSettings::from_config(&config).is_err());
+    }
+
+    #[test]
+    fn ownership_is_stable_when_partitions_are_added() {
+        let before: Vec<usize> = (0..4).map(|p| owner(0, p, 3)).collect();
+        let after: Vec<usize> = (0..8).map(|p| owner(0, p, 3)).collect();
+        assert_eq!(before[..], after[..4]);
+        // Every worker gets a share.
+        for w in 0..3 {
+            assert!(after.contains(&w));
+        }
+        assert_ne!(source_id(1, 0), source_id(2, 0));
+    }
+}
