@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean checkout: formatting, lints, unit tests, the oracle
 # tests (1 and 2 workers) and the integration tests (CLI, bad input, real data when
-# ../shared/data is present), the lake's crash tests, and the Python Parquet readers
+# ../shared/data is present), the lake's crash tests, the Kafka tests against a real broker
+# (tansu, installed from crates.io by ops/broker.sh on first use), and the Python Parquet readers
 # (pyarrow, pandas, polars, duckdb from PyPI, in a venv this script creates and caches under
 # ~/.cache/chatter; override the place with CHATTER_CACHE).
 set -euo pipefail
@@ -11,7 +12,28 @@ for tool in cargo-fmt cargo-clippy; do
   command -v "$tool" >/dev/null || { echo "ops/test.sh: $tool is missing: install it with 'rustup component add rustfmt clippy'" >&2; exit 2; }
 done
 
+# Building librdkafka (rdkafka's bundled C library) needs a C toolchain, make, pkg-config and
+# the OpenSSL headers; as root on Debian/Ubuntu they are installed here when missing.
+need_pkgs=()
+command -v cc >/dev/null || need_pkgs+=(build-essential)
+command -v make >/dev/null || need_pkgs+=(make)
+command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+pkg-config --exists openssl 2>/dev/null || need_pkgs+=(libssl-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing build dependencies: ${need_pkgs[*]}"
+    apt-get update -qq && apt-get install -y -qq "${need_pkgs[@]}"
+  else
+    echo "ops/test.sh: missing build dependencies: ${need_pkgs[*]} (Debian: sudo apt-get install ${need_pkgs[*]})" >&2
+    exit 2
+  fi
+fi
+
 cache="${CHATTER_CACHE:-$HOME/.cache/chatter}"
+
+echo "== Kafka-API broker for the Kafka tests (tansu, cached under $cache/tansu)"
+bash ops/broker.sh install
+
 venv="$cache/venv"
 echo "== Python readers venv ($venv)"
 if ! "$venv/bin/python" -c "import pyarrow, pandas, polars, duckdb" 2>/dev/null; then

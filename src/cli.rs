@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the pipeline. With no input and no config: the bundled demo (a generated sample).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write a deterministic synthetic load: DIR/comments.jsonl and DIR/entities.jsonl.
     Gen(GenArgs),
     /// Validate a config file and print what it compiles to.
@@ -222,7 +222,7 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Gen(args) => generate(args),
         Command::Check(args) => check(args),
         Command::Backup(args) => {

@@ -335,6 +335,15 @@ pub fn run(
     let workers = settings.workers.max(1);
     let sinks = match &settings.kafka {
         Some(kafka) => {
+            // The brokers answer and the input topics exist (or a clear error, within
+            // kafka.connect_timeout), before anything else talks to them.
+            let consumer = kafka.consumer("chatter-check")?;
+            kafka.wait_for_topics(&consumer, &kafka.topics)?;
+            if let Some(topic) = &kafka.entities_topic {
+                kafka
+                    .wait_for_topics(&consumer, std::slice::from_ref(topic))
+                    .map_err(|e| anyhow!("{e:#} (or set kafka.entities_topic = \"\" to run without a catalog topic)"))?;
+            }
             let sinks = crate::kafka::Sinks::new(kafka)?;
             sinks.ensure_topics()?;
             Some(Arc::new(sinks))

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod kafka;
 mod lake;
 mod real_data;
 mod schemas;

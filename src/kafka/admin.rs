@@ -1,8 +1,8 @@
-//! Topic administration (create if missing, add partitions) and `chatter gen --to kafka://`.
+//! Topic administration (create if missing) and `chatter gen --to kafka://`.
 
 use crate::gen::{entity_lines, CommentStream, GenConfig};
 use anyhow::{anyhow, bail, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -51,28 +51,15 @@ pub fn ensure_topic(
     if compacted {
         new = new.set("cleanup.policy", "compact");
     }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
     let results = futures_executor::block_on(admin.create_topics([&new], &options))
         .with_context(|| format!("cannot create topic {topic} on {brokers}"))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => bail!("cannot create topic {name} on {brokers}: {code}"),
-        }
-    }
-    Ok(())
-}
-
-/// Raises `topic`'s partition count to `partitions`.
-pub fn add_partitions(brokers: &str, topic: &str, partitions: usize) -> Result<()> {
-    let admin = admin(brokers, &Default::default())?;
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = futures_executor::block_on(
-        admin.create_partitions([&NewPartitions::new(topic, partitions)], &options),
-    )?;
-    for result in results {
-        if let Err((name, code)) = result {
-            bail!("cannot add partitions to {name}: {code}");
         }
     }
     Ok(())
@@ -103,6 +90,7 @@ fn id_of(line: &[u8]) -> Option<(String, bool)> {
 /// Produces the generated catalog to `entities_topic` (if any) and the comment stream to
 /// `topic`, at `rate` comments/s (0 = as fast as possible). Deletes become Kafka tombstones
 /// (key = id, null value) when `tombstones`.
+#[allow(clippy::too_many_arguments)]
 pub fn produce(
     cfg: &GenConfig,
     brokers: &str,

@@ -387,7 +387,7 @@ impl Sinks {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     waited += 1;
-                    if waited % 100 == 0 {
+                    if waited.is_multiple_of(100) {
                         tracing::warn!(topic, "the producer queue is full (the broker is slow or down); the pipeline waits");
                     }
                     std::thread::sleep(Duration::from_millis(10));

@@ -1,0 +1,764 @@
+//! The Kafka source and sinks against a real Kafka-API broker (tansu, started by
+//! `ops/broker.sh` on a free port of 127.0.0.1; `ops/test.sh` installs it first).
+
+use crate::common::{chatter, stderr};
+use crate::lake::lake_rows;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tansu broker in a temporary directory; stopped when dropped.
+pub struct Broker {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    storage: &'static str,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/broker.sh")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Broker {
+    pub fn start(storage: &'static str) -> Broker {
+        let broker = Broker {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            storage,
+        };
+        broker.up();
+        broker
+    }
+
+    fn up(&self) {
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["start", &self.dir.path().display().to_string()])
+            .arg(self.port.to_string())
+            .arg(self.storage)
+            .output()
+            .expect("ops/broker.sh runs");
+        assert!(
+            out.status.success(),
+            "ops/broker.sh start failed (run ops/test.sh, which installs tansu): {}",
+            stderr(&out)
+        );
+    }
+
+    pub fn stop(&self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", &self.dir.path().display().to_string()])
+            .output();
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.addr());
+        config
+    }
+
+    /// Produces `gen` output (the same seed and size as `chatter gen --out`).
+    pub fn gen(&self, topic: &str, entities: &str, comments: u64, partitions: i32) {
+        let out = chatter()
+            .args(["gen", "--comments", &comments.to_string()])
+            .args(["--to", &format!("kafka://{}/{topic}", self.addr())])
+            .args([
+                "--entities-topic",
+                entities,
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gen --to failed: {}", stderr(&out));
+    }
+
+    pub fn create(&self, topic: &str, partitions: i32) {
+        chatter::kafka::admin::ensure_topic(
+            &self.addr(),
+            &Default::default(),
+            topic,
+            partitions,
+            false,
+        )
+        .unwrap();
+    }
+
+    pub fn producer(&self) -> ThreadedProducer<DefaultProducerContext> {
+        self.config()
+            .set("message.max.bytes", "4000000")
+            .create()
+            .unwrap()
+    }
+
+    /// Every message of `topic` (all partitions), as (key, value, headers).
+    pub fn read_all(&self, topic: &str) -> Vec<Record> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", "chatter-tests")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .unwrap();
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&list).unwrap();
+        let mut records = Vec::new();
+        let mut idle = Instant::now();
+        while idle.elapsed() < Duration::from_millis(1500) {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                idle = Instant::now();
+                let headers = message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_string(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                records.push(Record {
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+            }
+        }
+        records
+    }
+
+    /// Committed offsets of the chatter consumer group for `topic`'s partitions.
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .unwrap();
+        committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A chatter run on the broker, with a config file in `dir`.
+fn kafka_command(
+    broker: &Broker,
+    dir: &Path,
+    lake: &str,
+    extra_config: &str,
+    args: &[&str],
+) -> Command {
+    let config = dir.join(format!("{lake}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[input]\nsource = \"kafka\"\n[kafka]\nbrokers = \"{}\"\nepoch_interval = \"50ms\"\nconnect_timeout = \"10s\"\n{extra_config}\n",
+            broker.addr()
+        ),
+    )
+    .unwrap();
+    let mut command = chatter();
+    command
+        .current_dir(dir)
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--lake", lake, "--quiet"])
+        .args(args);
+    command
+}
+
+fn run_ok(mut command: Command) -> Output {
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "chatter failed: {}", stderr(&out));
+    out
+}
+
+/// The state tables (the alert history depends on how partitions interleave in time, as
+/// in any Kafka application; the final state does not).
+fn state_tables(lake: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut rows = lake_rows(lake);
+    rows.retain(|table, _| ["comments", "mentions", "entity_windows"].contains(&table.as_str()));
+    rows
+}
+
+fn assert_same(
+    got: &BTreeMap<String, Vec<String>>,
+    want: &BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    for (table, rows) in want {
+        assert!(
+            !rows.is_empty(),
+            "{what}: the reference has no {table} rows"
+        );
+        let other = &got[table];
+        if other != rows {
+            let a: BTreeSet<_> = rows.iter().collect();
+            let b: BTreeSet<_> = other.iter().collect();
+            panic!(
+                "{what}: table {table}: {} rows vs {} expected; missing {:?}; extra {:?}",
+                other.len(),
+                rows.len(),
+                a.difference(&b).take(2).collect::<Vec<_>>(),
+                b.difference(&a).take(2).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+/// The lake of the file source over the same generated data.
+fn file_reference(dir: &Path, comments: u64) -> BTreeMap<String, Vec<String>> {
+    let out = chatter()
+        .current_dir(dir)
+        .args(["gen", "--out", "gen", "--comments", &comments.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = chatter()
+        .current_dir(dir)
+        .args([
+            "run",
+            "-i",
+            "gen/comments.jsonl",
+            "-e",
+            "gen/entities.jsonl",
+        ])
+        .args([
+            "--lake",
+            "lake-file",
+            "--alerts-out",
+            "file-alerts.jsonl",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    state_tables(&dir.join("lake-file"))
+}
+
+#[test]
+fn topic_to_alerts_topic_and_lake_equals_the_file_source() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 20_000, 3);
+    let want = file_reference(dir.path(), 20_000);
+    let out = run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--bounded", "-w", "2"],
+    ));
+    assert_same(
+        &state_tables(&dir.path().join("lake")),
+        &want,
+        "kafka vs file",
+    );
+    // Alert events: keyed by their id, the same ids as the lake's alerts table.
+    let alerts = broker.read_all("chatter.alerts");
+    assert!(!alerts.is_empty(), "no alert events: {}", stderr(&out));
+    let mut ids = BTreeSet::new();
+    for alert in &alerts {
+        let value: serde_json::Value =
+            serde_json::from_slice(alert.value.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            value["alert_id"].as_str().unwrap().as_bytes(),
+            alert.key.as_deref().unwrap(),
+            "the key is the alert id"
+        );
+        ids.insert(value["alert_id"].as_str().unwrap().to_string());
+    }
+    let lake_alerts = lake_rows(&dir.path().join("lake"))["alerts"].clone();
+    assert_eq!(
+        lake_alerts.len(),
+        alerts.len(),
+        "every alert event of the lake is in the topic"
+    );
+    for id in &ids {
+        assert!(
+            lake_alerts.iter().any(|row| row.contains(id.as_str())),
+            "{id} not in the lake"
+        );
+    }
+    // The consumer group got the snapshot's positions (lag tools work).
+    let committed = broker.committed("chatter", "comments", 3);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lake/current/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let positions = manifest["sources"]["kafka"].as_array().unwrap();
+    for p in 0..3 {
+        let recorded = positions
+            .iter()
+            .find(|k| k["topic"] == "comments" && k["partition"] == p)
+            .expect("the manifest records every partition")["offset"]
+            .as_i64();
+        assert_eq!(committed.get(&p).copied(), recorded, "partition {p}");
+    }
+}
+
+#[test]
+fn killed_with_sigkill_and_restarted_the_lake_equals_an_uninterrupted_run() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 20_000, 3);
+    run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake-ref",
+        "",
+        &["--bounded"],
+    ));
+    let want = state_tables(&dir.path().join("lake-ref"));
+    // Killed after its 2nd snapshot is published, and mid-epoch.
+    for (n, crash) in ["snapshot-published:2", "epoch:6"].iter().enumerate() {
+        let lake = format!("lake-{n}");
+        let mut command = kafka_command(
+            &broker,
+            dir.path(),
+            &lake,
+            "",
+            &["--bounded", "--snapshot-interval", "100ms"],
+        );
+        command.env("CHATTER_CRASH_AT", crash);
+        let out = command.output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{crash}: not killed: {}",
+            stderr(&out)
+        );
+        let out = run_ok(kafka_command(
+            &broker,
+            dir.path(),
+            &lake,
+            "",
+            &["--bounded"],
+        ));
+        assert!(
+            stderr(&out).contains("resuming from snapshot"),
+            "{crash}: {}",
+            stderr(&out)
+        );
+        assert_same(&state_tables(&dir.path().join(&lake)), &want, crash);
+    }
+}
+
+#[test]
+fn broker_restarted_mid_stream_loses_and_duplicates_nothing() {
+    let broker = Broker::start("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 20_000, 3);
+    run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake-ref",
+        "",
+        &["--bounded"],
+    ));
+    let want = state_tables(&dir.path().join("lake-ref"));
+    let mut command = kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--bounded", "--snapshot-interval", "100ms"],
+    );
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.up();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same(
+        &state_tables(&dir.path().join("lake")),
+        &want,
+        "broker restart",
+    );
+    // The alerts topic holds every alert of the lake (at-least-once: duplicates allowed).
+    let ids: BTreeSet<String> = broker
+        .read_all("chatter.alerts")
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap()).into_owned())
+        .collect();
+    for row in &lake_rows(&dir.path().join("lake"))["alerts"] {
+        assert!(
+            ids.iter().any(|id| row.contains(id.as_str())),
+            "alert {row} missing from the topic"
+        );
+    }
+}
+
+#[test]
+fn malformed_messages_land_in_the_dlq_with_headers_and_in_the_lake() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.create("comments", 1);
+    broker.create("entities", 1);
+    let producer = broker.producer();
+    let good = br#"{"id":"c1","text":"hello $GME","created_at":"2021-01-28T14:00:00Z"}"#;
+    let oversize = format!(
+        r#"{{"id":"big","text":"{}","created_at":"2021-01-28T14:00:00Z"}}"#,
+        "x".repeat(1_100_000)
+    );
+    type Bad<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a str);
+    let bad: Vec<Bad<'_>> = vec![
+        (Some(b"c0"), Some(b"{not json"), "invalid_json"),
+        (Some(b"c2"), Some(b"\xff\xfe"), "invalid_utf8"),
+        (Some(b"\xff\xfe"), None, "invalid_key"),
+        (Some(b"big"), Some(oversize.as_bytes()), "oversize"),
+        (
+            Some(b"c3"),
+            Some(br#"{"id":"c3","text":"x"}"#),
+            "missing_field",
+        ),
+    ];
+    let send = |topic: &str, key: Option<&[u8]>, value: Option<&[u8]>| {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    };
+    send(
+        "entities",
+        Some(b"GME"),
+        Some(br#"{"id":"GME","kind":"ticker","name":"GameStop","symbols":["GME"]}"#),
+    );
+    // A tombstone for an entity that never existed: ignored, nothing breaks.
+    send("entities", Some(b"NOPE"), None);
+    send("comments", Some(b"c1"), Some(good));
+    for (key, value, _) in &bad {
+        send("comments", *key, *value);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let out = run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--bounded"],
+    ));
+    let dlq = broker.read_all("chatter.dlq");
+    assert_eq!(dlq.len(), bad.len(), "{}", stderr(&out));
+    for (record, (_, value, reason)) in dlq.iter().zip(&bad) {
+        assert_eq!(record.headers["chatter.reason"], *reason);
+        assert_eq!(record.headers["chatter.source.topic"], "comments");
+        assert_eq!(record.headers["chatter.source.partition"], "0");
+        assert!(!record.headers["chatter.error"].is_empty());
+        let offset: i64 = record.headers["chatter.source.offset"].parse().unwrap();
+        assert!(offset >= 1, "{offset}");
+        match (*reason, value) {
+            ("invalid_key", _) => assert_eq!(record.value.as_deref(), Some(&b"\xff\xfe"[..])),
+            ("oversize", Some(v)) => {
+                // Cut to fit the topic; the header says how long the original was, and the
+                // lake keeps it whole.
+                assert_eq!(
+                    record.headers["chatter.truncated_from"],
+                    v.len().to_string()
+                );
+                assert!(v.starts_with(record.value.as_deref().unwrap()));
+            }
+            (_, Some(v)) => assert_eq!(record.value.as_deref(), Some(*v)),
+            _ => unreachable!(),
+        }
+    }
+    let rows = lake_rows(&dir.path().join("lake"));
+    assert_eq!(rows["dead_letters"].len(), bad.len());
+    assert!(rows["dead_letters"]
+        .iter()
+        .any(|r| r.contains("kafka:comments:0:")));
+    assert_eq!(rows["comments"].len(), 1, "the good comment is in");
+    assert_eq!(rows["mentions"].len(), 1, "and mentions GME");
+}
+
+#[test]
+fn a_catalog_change_on_the_entities_topic_takes_effect() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.create("comments", 2);
+    let producer = broker.producer();
+    let send = |topic: &str, key: &str, value: &str| {
+        producer
+            .send(BaseRecord::to(topic).key(key).payload(value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    };
+    chatter::kafka::admin::ensure_topic(&broker.addr(), &Default::default(), "entities", 1, true)
+        .unwrap();
+    send(
+        "entities",
+        "ZBX",
+        r#"{"id":"ZBX","kind":"ticker","name":"Zorblax Inc","symbols":["ZBX"]}"#,
+    );
+    send(
+        "comments",
+        "a",
+        r#"{"id":"a","text":"buying Zorblax today","created_at":"2021-01-28T14:00:00Z"}"#,
+    );
+    send(
+        "comments",
+        "b",
+        r#"{"id":"b","text":"$ZBX up","created_at":"2021-01-28T14:01:00Z"}"#,
+    );
+    producer.flush(Duration::from_secs(10)).unwrap();
+    run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--bounded"],
+    ));
+    let rows = lake_rows(&dir.path().join("lake"));
+    assert_eq!(
+        rows["mentions"].len(),
+        1,
+        "only the symbol matches at first: {:?}",
+        rows["mentions"]
+    );
+    assert!(rows["mentions"][0].contains("Zorblax Inc"));
+    // The entity gets an alias and a new name; the next comment uses the alias.
+    send(
+        "entities",
+        "ZBX",
+        r#"{"id":"ZBX","kind":"ticker","name":"Zorblax Holdings","aliases":["Zorblax"],"symbols":["ZBX"]}"#,
+    );
+    send(
+        "comments",
+        "c",
+        r#"{"id":"c","text":"Zorblax again","created_at":"2021-01-28T14:02:00Z"}"#,
+    );
+    producer.flush(Duration::from_secs(10)).unwrap();
+    run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--bounded"],
+    ));
+    let rows = lake_rows(&dir.path().join("lake"));
+    let mentions = &rows["mentions"];
+    assert!(
+        mentions.iter().any(|r| r.contains("comment_id=c|")),
+        "{mentions:?}"
+    );
+    assert!(
+        mentions.iter().all(|r| r.contains("Zorblax Holdings")),
+        "renamed: {mentions:?}"
+    );
+}
+
+#[test]
+fn a_two_process_cluster_writes_the_same_lake_as_one_process() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 20_000, 4);
+    run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake-one",
+        "",
+        &["--bounded", "-w", "2"],
+    ));
+    let want = state_tables(&dir.path().join("lake-one"));
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let children: Vec<Child> = (0..2)
+        .map(|i| {
+            let mut command = kafka_command(
+                &broker,
+                dir.path(),
+                "lake-cluster",
+                "",
+                &[
+                    "--bounded",
+                    "-w",
+                    "1",
+                    "--processes",
+                    "2",
+                    "--hosts",
+                    "hosts",
+                ],
+            );
+            command
+                .args(["--process", &i.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_same(
+        &state_tables(&dir.path().join("lake-cluster")),
+        &want,
+        "2 processes",
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("lake-cluster/current/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["workers"], 2);
+    let partitions: BTreeSet<i64> = manifest["sources"]["kafka"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["topic"] == "comments")
+        .map(|k| k["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        partitions,
+        (0..4).collect(),
+        "both processes' positions are recorded"
+    );
+}
+
+#[test]
+fn faults_at_start_give_clear_errors() {
+    // Nothing listens on this port.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let started = Instant::now();
+    let config = dir.path().join("down.toml");
+    std::fs::write(
+        &config,
+        format!("[input]\nsource = \"kafka\"\n[kafka]\nbrokers = \"127.0.0.1:{port}\"\nconnect_timeout = \"2s\"\n"),
+    )
+    .unwrap();
+    let out = chatter()
+        .current_dir(dir.path())
+        .args(["run", "--no-lake", "-q", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("cannot reach the Kafka brokers"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // A missing topic is named.
+    let broker = Broker::start("memory");
+    let out = kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--topic", "no-such-topic", "--bounded"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("\"no-such-topic\" does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn catch_up_keeps_old_alerts_out_of_the_topic_but_in_the_lake() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 20_000, 1);
+    // Everything is "lag" at start: with a threshold of 0 every alert of these 2021 windows
+    // is a catch-up alert.
+    let out = run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "catch_up_lag = 0",
+        &["--bounded"],
+    ));
+    let lake_alerts = lake_rows(&dir.path().join("lake"))["alerts"].len();
+    let topic_alerts = broker.read_all("chatter.alerts").len();
+    assert!(lake_alerts > 0);
+    assert!(
+        topic_alerts < lake_alerts,
+        "topic {topic_alerts}, lake {lake_alerts}: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("kept out of the alerts topic"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn gen_produces_at_the_requested_rate() {
+    let broker = Broker::start("memory");
+    let started = Instant::now();
+    let out = chatter()
+        .args(["gen", "--comments", "1000", "--rate", "2000"])
+        .args(["--to", &format!("kafka://{}/rated", broker.addr())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // ~1030 messages at 2000/s cannot take less than half a second.
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(broker.read_all("rated").len() >= 1000);
+}
