@@ -34,6 +34,20 @@ pub enum Command {
     Backup(BackupArgs),
     /// Verify a backup and install it as a lake's newest snapshot (the next run resumes from it).
     Restore(RestoreArgs),
+    /// Exit 0 when the lake's current snapshot is recent (a running pipeline publishes one
+    /// every snapshot_interval), 1 otherwise: for Docker's HEALTHCHECK.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The lake chatter run writes.
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+    /// Oldest acceptable age of the current snapshot, like "5m" (keep it above
+    /// output.snapshot_interval).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub max_age: String,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +237,7 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(*args),
+        Command::Health(args) => health(args),
         Command::Gen(args) => generate(args),
         Command::Check(args) => check(args),
         Command::Backup(args) => {
@@ -330,6 +345,37 @@ fn generate(args: GenArgs) -> Result<()> {
         summary.late,
         summary.malformed,
         summary.bursts.len()
+    );
+    Ok(())
+}
+
+fn health(args: HealthArgs) -> Result<()> {
+    let max_age_ms = usage(crate::config::duration("--max-age", &args.max_age, false))?;
+    let path = args.lake.join("current/manifest.json");
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "unhealthy: no current snapshot ({} cannot be read)",
+            path.display()
+        )
+    })?;
+    let manifest: crate::lake::Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("unhealthy: {} is not a manifest", path.display()))?;
+    let created = crate::decode::parse_rfc3339_ms(&manifest.created_at)
+        .ok_or_else(|| anyhow::anyhow!("unhealthy: bad created_at {:?}", manifest.created_at))?;
+    let age_ms = crate::sink::now_ms() - created;
+    if age_ms > max_age_ms {
+        anyhow::bail!(
+            "unhealthy: the current snapshot {} was published {} s ago (more than --max-age {})",
+            manifest.id,
+            age_ms / 1000,
+            args.max_age
+        );
+    }
+    println!(
+        "healthy: snapshot {} published {} s ago (watermark {})",
+        manifest.id,
+        age_ms / 1000,
+        manifest.watermark
     );
     Ok(())
 }

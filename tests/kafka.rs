@@ -762,3 +762,106 @@ fn gen_produces_at_the_requested_rate() {
     assert!(started.elapsed() >= Duration::from_millis(500));
     assert!(broker.read_all("rated").len() >= 1000);
 }
+
+/// docker-compose.yml and the Dockerfile, checked statically (there is no Docker engine
+/// here): structure by tests/python/check_compose.py, chatter's config by `chatter check`.
+#[test]
+fn docker_compose_and_dockerfile_are_consistent() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(python) = crate::lake::python() else {
+        panic!("no Python venv (run ops/test.sh, which creates it)");
+    };
+    let out = Command::new(python)
+        .arg(repo.join("tests/python/check_compose.py"))
+        .arg(repo)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("docker-compose.yml: ok") && text.contains("Dockerfile: ok"),
+        "{text}"
+    );
+    let out = chatter()
+        .args(["check", "--config"])
+        .arg(repo.join("ops/docker/chatter.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn health_reports_the_age_of_the_current_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = chatter()
+        .current_dir(dir.path())
+        .args(["health", "--lake", "lake"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no current snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    let out = chatter()
+        .current_dir(dir.path())
+        .args(["run", "--lake", "lake", "-q", "--alerts-out", "a.jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = chatter()
+        .current_dir(dir.path())
+        .args(["health", "--lake", "lake"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("healthy: snapshot 1"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = chatter()
+        .current_dir(dir.path())
+        .args(["health", "--lake", "lake", "--max-age", "1s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn check_print_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[input]\nsource = \"kafka\"\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.username\" = \"svc\"\n\"sasl.password\" = \"hunter2\"\n\"ssl.key.password\" = \"env:CHATTER_TEST_KEY_PW\"\n",
+    )
+    .unwrap();
+    let out = chatter()
+        .args(["check", "--print", "--config"])
+        .arg(&config)
+        .env("CHATTER_TEST_KEY_PW", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
+    assert!(
+        !text.contains("hunter2") && !text.contains("s3cret"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<redacted>") && text.contains("env:CHATTER_TEST_KEY_PW"),
+        "{text}"
+    );
+    assert!(text.contains("svc"), "{text}");
+    // A reference to an unset variable is a one-line error naming the key.
+    let out = chatter()
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("CHATTER_TEST_KEY_PW"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1025,7 +1025,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// The venv's Python with the readers (ops/test.sh makes it and sets CHATTER_PYTHON).
-fn python() -> Option<PathBuf> {
+pub fn python() -> Option<PathBuf> {
     std::env::var_os("CHATTER_PYTHON")
         .map(PathBuf::from)
         .or_else(|| {

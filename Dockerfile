@@ -1,0 +1,40 @@
+# chatter: a multi-stage build. The builder compiles the release binary (librdkafka is built
+# from source by rdkafka-sys: it needs a C toolchain, make, pkg-config and the OpenSSL
+# headers); the runtime image holds the binary, the example config and nothing else, and runs
+# as an unprivileged user.
+#
+#   docker build -t chatter .
+#   docker run --rm chatter run --help
+
+FROM rust:1.89-bookworm AS builder
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY dataflows ./dataflows
+COPY src ./src
+COPY benches ./benches
+COPY examples ./examples
+COPY tests ./tests
+COPY schemas ./schemas
+COPY chatter.example.toml ./
+RUN cargo build --release --locked --bin chatter \
+ && cp target/release/chatter /usr/local/bin/chatter
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/chatter --create-home chatter
+COPY --from=builder /usr/local/bin/chatter /usr/local/bin/chatter
+COPY chatter.example.toml /etc/chatter/chatter.example.toml
+USER chatter
+WORKDIR /var/lib/chatter
+VOLUME ["/var/lib/chatter"]
+# Healthy while snapshots keep being published (the lake is the checkpoint; a pipeline that
+# stopped making progress stops publishing them).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
+  CMD ["chatter", "health", "--lake", "/var/lib/chatter/lake", "--max-age", "5m"]
+ENTRYPOINT ["chatter"]
+CMD ["run", "--config", "/etc/chatter/chatter.toml"]
