@@ -37,6 +37,39 @@ pub enum Command {
     /// Exit 0 when the lake's current snapshot is recent (a running pipeline publishes one
     /// every snapshot_interval), 1 otherwise: for Docker's HEALTHCHECK.
     Health(HealthArgs),
+    /// Re-feed dead letters after a fix: from the DLQ topic back to the topics they came
+    /// from, or from a lake's dead_letters table to a JSON Lines file for the file source.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Kafka bootstrap servers: replay the DLQ topic.
+    #[arg(
+        long,
+        value_name = "BROKERS",
+        required_unless_present = "lake",
+        conflicts_with = "lake"
+    )]
+    pub kafka: Option<String>,
+    /// The dead-letter topic.
+    #[arg(long, default_value = "chatter.dlq")]
+    pub dlq: String,
+    /// Produce to this topic instead of each message's source topic.
+    #[arg(long, value_name = "TOPIC")]
+    pub to: Option<String>,
+    /// Replay from this lake's current snapshot instead (writes --out).
+    #[arg(long, value_name = "DIR", requires = "out")]
+    pub lake: Option<PathBuf>,
+    /// With --lake: the JSON Lines file to write (feed it to `chatter run -i`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only dead letters of this reason (e.g. invalid_json, bad_timestamp).
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+    /// Count what would be replayed without producing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +271,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(*args),
         Command::Health(args) => health(args),
+        Command::Replay(args) => replay(args),
         Command::Gen(args) => generate(args),
         Command::Check(args) => check(args),
         Command::Backup(args) => {
@@ -345,6 +379,64 @@ fn generate(args: GenArgs) -> Result<()> {
         summary.late,
         summary.malformed,
         summary.bursts.len()
+    );
+    Ok(())
+}
+
+fn replay(args: ReplayArgs) -> Result<()> {
+    if let Some(reason) = &args.reason {
+        if !crate::decode::Reason::ALL
+            .iter()
+            .any(|r| r.code() == reason)
+        {
+            return usage(Err(anyhow::anyhow!(
+                "--reason {reason}: not a dead-letter reason; use one of {}",
+                crate::decode::Reason::ALL.map(|r| r.code()).join(", ")
+            )));
+        }
+    }
+    let (done, target) = match (&args.kafka, &args.lake, &args.out) {
+        (Some(brokers), _, _) => (
+            crate::kafka::replay::from_topic(
+                brokers,
+                &args.dlq,
+                args.reason.as_deref(),
+                args.to.as_deref(),
+                args.dry_run,
+            )?,
+            args.to
+                .clone()
+                .unwrap_or_else(|| "their source topics".into()),
+        ),
+        (None, Some(lake), Some(out)) => (
+            crate::kafka::replay::from_lake(lake, args.reason.as_deref(), out)?,
+            out.display().to_string(),
+        ),
+        _ => {
+            return usage(Err(anyhow::anyhow!(
+                "give --kafka BROKERS, or --lake DIR --out FILE"
+            )))
+        }
+    };
+    let skipped = done
+        .skipped
+        .iter()
+        .map(|(why, n)| format!("{n} {why}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    eprintln!(
+        "chatter: {} {} dead letter(s) to {target}{}",
+        if args.dry_run {
+            "would replay"
+        } else {
+            "replayed"
+        },
+        done.replayed,
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {skipped}")
+        }
     );
     Ok(())
 }

@@ -528,6 +528,45 @@ fn malformed_messages_land_in_the_dlq_with_headers_and_in_the_lake() {
         .any(|r| r.contains("kafka:comments:0:")));
     assert_eq!(rows["comments"].len(), 1, "the good comment is in");
     assert_eq!(rows["mentions"].len(), 1, "and mentions GME");
+
+    // Replay: the DLQ back to a topic (the cut oversize one and the keyless tombstone are
+    // skipped, and say why), and the lake's dead letters to a JSON Lines file.
+    let out = chatter()
+        .args(["replay", "--kafka", &broker.addr(), "--to", "replayed"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("replayed 3 dead letter(s)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("replay it from the lake"),
+        "{}",
+        stderr(&out)
+    );
+    let replayed = broker.read_all("replayed");
+    let values: BTreeSet<Vec<u8>> = replayed.iter().filter_map(|r| r.value.clone()).collect();
+    for (_, value, reason) in &bad {
+        if !["oversize", "invalid_key"].contains(reason) {
+            assert!(values.contains(value.unwrap()), "{reason} not replayed");
+        }
+    }
+    let file = dir.path().join("replay.jsonl");
+    let out = chatter()
+        .args(["replay", "--lake"])
+        .arg(dir.path().join("lake"))
+        .args(["--reason", "oversize", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        [oversize.as_bytes(), b"\n"].concat(),
+        "whole from the lake"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! lag without ever running ahead of the lake.
 
 pub mod admin;
+pub mod replay;
 pub mod run;
 
 use crate::config::{duration, KafkaConfig};
