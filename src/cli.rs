@@ -216,6 +216,9 @@ pub struct GenArgs {
     /// Mean background comments per minute of event time.
     #[arg(long, default_value_t = 60.0)]
     pub comments_per_minute: f64,
+    /// Share of background comments that arrive late (10-60 minutes behind the stream).
+    #[arg(long, default_value_t = 0.01)]
+    pub late_fraction: f64,
 }
 
 #[derive(Debug, Args)]
@@ -309,11 +312,18 @@ fn generate(args: GenArgs) -> Result<()> {
         entities: args.entities,
         bursts: args.bursts,
         comments_per_minute: args.comments_per_minute,
+        late_fraction: args.late_fraction,
         ..GenConfig::default()
     };
     if args.entities == 0 {
         return usage(Err(anyhow::anyhow!(
             "--entities 0: the catalog needs at least 1 entity"
+        )));
+    }
+    if !(0.0..=1.0).contains(&args.late_fraction) {
+        return usage(Err(anyhow::anyhow!(
+            "--late-fraction {} must be between 0 and 1",
+            args.late_fraction
         )));
     }
     if !(args.comments_per_minute.is_finite() && args.comments_per_minute > 0.0) {

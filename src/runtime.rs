@@ -153,7 +153,9 @@ pub(crate) fn advance(worker: &mut timely::worker::Worker, graph: &mut Graph, ep
     graph.comments.flush();
     graph.control.flush();
     while graph.probe.less_than(&epoch.saturating_sub(1)) {
-        worker.step();
+        // Park (up to 1 ms) when there is nothing to do rather than spin: a waiting worker
+        // leaves the core to the others, and to the broker when it shares the machine.
+        worker.step_or_park(Some(Duration::from_millis(1)));
     }
 }
 

@@ -282,6 +282,7 @@ pub(crate) fn run_worker(
     // and nothing more arrived for a moment (some brokers, tansu among them, report a high
     // watermark that trails the last batch).
     let mut last_message = Instant::now();
+    let mut since_step = 0usize;
     const SETTLE: Duration = Duration::from_secs(1);
     let at_end = |parts: &BTreeMap<(usize, i32), Part>, last_message: Instant| {
         parts.values().all(|p| p.next.unwrap_or(0) >= p.end) && last_message.elapsed() >= SETTLE
@@ -289,6 +290,7 @@ pub(crate) fn run_worker(
     loop {
         // One epoch of reading.
         let epoch_started = Instant::now();
+        let mut epoch_max = i64::MIN;
         let until = epoch_started + kafka.epoch_interval;
         while stop_at.is_none() {
             let now = Instant::now();
@@ -298,9 +300,31 @@ pub(crate) fn run_worker(
             if kafka.bounded && at_end(&parts, last_message) {
                 break;
             }
-            let Some(message) = consumer.poll(until - now) else {
+            // The graph works on earlier epochs while this one is read: step it whenever
+            // Kafka has nothing for a moment and every 1,024 records, and hand out the alert
+            // events it finished (lower latency than waiting for the epoch boundary).
+            if since_step >= 1024 {
+                since_step = 0;
+                worker.step();
+                if index == 0 {
+                    let catching_up = lags.values().sum::<u64>() > kafka.catch_up_lag;
+                    suppressed += drain(
+                        &graph,
+                        index,
+                        settings,
+                        kafka,
+                        sinks,
+                        outputs,
+                        &mut velocity,
+                        catching_up,
+                    );
+                }
+            }
+            let Some(message) = consumer.poll((until - now).min(Duration::from_millis(2))) else {
+                since_step = 1024;
                 continue;
             };
+            since_step += 1;
             let message = match message {
                 Ok(message) => message,
                 Err(error) => {
@@ -319,6 +343,9 @@ pub(crate) fn run_worker(
             }
             records += 1;
             if let Some(event) = comment_event(&message, &limits, outputs, lake_shared, epoch) {
+                if let CommentEvent::Upsert(comment) = &event {
+                    epoch_max = epoch_max.max(comment.created_at_ms);
+                }
                 graph.comments.send(Positioned {
                     position: Position {
                         source: source_id(t + 1, partition),
@@ -345,6 +372,13 @@ pub(crate) fn run_worker(
                 }
             }
         }
+        tracing::trace!(
+            worker = index,
+            epoch,
+            max_created_ms = epoch_max,
+            at_ms = now_ms(),
+            "epoch read"
+        );
         // Positions as of the end of this epoch.
         let mut positions: Vec<KafkaPosition> = parts
             .iter()
@@ -761,6 +795,11 @@ fn drain(
                     continue;
                 }
                 if let Ok(bytes) = serde_json::to_vec(&json) {
+                    tracing::trace!(
+                        window_start_ms = event.window_start_ms,
+                        at_ms = now,
+                        "alert produced"
+                    );
                     sinks.alert(&event.alert_id(), &bytes);
                 }
             }
