@@ -274,8 +274,15 @@ pub(crate) fn run_worker(
     let mut lags: BTreeMap<usize, u64> = BTreeMap::new();
     let mut last_lag = Instant::now() - Duration::from_secs(1);
     let mut last_metadata = Instant::now();
-    let mut velocity = Velocity::default();
-    let mut suppressed = 0u64;
+    let mut emitter = Emitter {
+        index,
+        settings,
+        kafka,
+        sinks,
+        outputs,
+        velocity: Velocity::default(),
+        suppressed: 0,
+    };
     let mut interrupted = false;
     let mut bounded_end = false;
     // Bounded runs: a partition is at its end when it reached the end offset it had at start
@@ -307,17 +314,7 @@ pub(crate) fn run_worker(
                 since_step = 0;
                 worker.step();
                 if index == 0 {
-                    let catching_up = lags.values().sum::<u64>() > kafka.catch_up_lag;
-                    suppressed += drain(
-                        &graph,
-                        index,
-                        settings,
-                        kafka,
-                        sinks,
-                        outputs,
-                        &mut velocity,
-                        catching_up,
-                    );
+                    emitter.drain(&graph, &lags);
                 }
             }
             let Some(message) = consumer.poll((until - now).min(Duration::from_millis(2))) else {
@@ -487,17 +484,7 @@ pub(crate) fn run_worker(
         if index == 0 {
             crate::lake::crash_point("epoch");
         }
-        let catching_up = lags.values().sum::<u64>() > kafka.catch_up_lag;
-        suppressed += drain(
-            &graph,
-            index,
-            settings,
-            kafka,
-            sinks,
-            outputs,
-            &mut velocity,
-            catching_up,
-        );
+        emitter.drain(&graph, &lags);
         record_finished(&graph, &mut pending_epochs, histogram.as_mut());
         if let Some(lake) = lake.filter(|_| index == 0) {
             publish(
@@ -538,16 +525,9 @@ pub(crate) fn run_worker(
     }
     drop(signal_input);
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
-    suppressed += drain(
-        &graph,
-        index,
-        settings,
-        kafka,
-        sinks,
-        outputs,
-        &mut velocity,
-        false,
-    );
+    // The end: no catch-up left to hold anything back.
+    emitter.drain(&graph, &BTreeMap::new());
+    let suppressed = emitter.suppressed;
     sinks.flush();
     if let Some(lake) = lake.filter(|_| index == 0) {
         publish(
@@ -744,6 +724,34 @@ fn dead_letter(
                 error: detail.to_string(),
                 raw: raw.to_vec(),
             },
+        );
+    }
+}
+
+/// Hands out what the graph finished (see [`drain`]) and counts the alerts held back.
+struct Emitter<'a> {
+    index: usize,
+    settings: &'a RunSettings,
+    kafka: &'a KafkaSettings,
+    sinks: &'a Sinks,
+    outputs: &'a Outputs<'a>,
+    velocity: Velocity,
+    suppressed: u64,
+}
+
+impl Emitter<'_> {
+    /// Drains the graph; `lags` (records, by worker) decide whether this is catch-up.
+    fn drain(&mut self, graph: &Graph, lags: &BTreeMap<usize, u64>) {
+        let catching_up = lags.values().sum::<u64>() > self.kafka.catch_up_lag;
+        self.suppressed += drain(
+            graph,
+            self.index,
+            self.settings,
+            self.kafka,
+            self.sinks,
+            self.outputs,
+            &mut self.velocity,
+            catching_up,
         );
     }
 }
