@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Kafka-API broker on 127.0.0.1 for tests and local runs: tansu (crates.io), installed
 # on first use into a cache outside the repo (~/.cache/chatter/tansu; CHATTER_CACHE moves it).
-# The first install compiles it: about 8 minutes on 2 cores.
+# The first install compiles it: about 17 minutes on 2 cores.
 #
 #   ops/broker.sh install                      install tansu if missing; print its path
 #   ops/broker.sh start DIR [PORT] [memory|sqlite]
@@ -10,6 +10,10 @@
 #                                              accepts connections (default port 19092,
 #                                              storage memory)
 #   ops/broker.sh stop DIR                     stop the broker started in DIR
+#   ops/broker.sh user PORT NAME PASSWORD      create a SASL/SCRAM-SHA-512 user (on a broker
+#                                              started without auth; with sqlite storage it
+#                                              survives a restart with auth)
+#   CHATTER_BROKER_AUTH=1 ops/broker.sh start … require SASL authentication
 #
 # sqlite storage survives a broker restart (stop, then start with the same DIR).
 set -euo pipefail
@@ -18,7 +22,7 @@ cache="${CHATTER_CACHE:-$HOME/.cache/chatter}"
 bin="$cache/tansu/bin/tansu"
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -46,10 +50,12 @@ start() {
     sqlite) engine="sqlite://tansu/broker.db" ;;
     *) echo "ops/broker.sh: storage '$storage' is not memory or sqlite" >&2; exit 2 ;;
   esac
+  local auth=()
+  if [ "${CHATTER_BROKER_AUTH:-0}" = 1 ]; then auth=(--authentication); fi
   (cd "$dir" && exec "$bin" broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine "$engine" >>"$dir/broker.log" 2>&1) &
+      --storage-engine "$engine" "${auth[@]}" >>"$dir/broker.log" 2>&1) &
   echo $! >"$dir/broker.pid"
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -84,5 +90,7 @@ case "${1:-}" in
   install) install; echo "$bin" ;;
   start) shift; [ $# -ge 1 ] || usage; start "$@" ;;
   stop) shift; [ $# -ge 1 ] || usage; stop "$1" ;;
+  user) shift; [ $# -ge 3 ] || usage; install
+        "$bin" user create --broker "tcp://127.0.0.1:$1" "$2" "$3" ;;
   *) usage ;;
 esac

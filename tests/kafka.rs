@@ -43,7 +43,13 @@ impl Broker {
     }
 
     fn up(&self) {
+        self.up_with(false);
+    }
+
+    /// Starts the broker again, requiring SASL authentication when `auth`.
+    fn up_with(&self, auth: bool) {
         let out = Command::new("bash")
+            .env("CHATTER_BROKER_AUTH", if auth { "1" } else { "0" })
             .arg(script())
             .args(["start", &self.dir.path().display().to_string()])
             .arg(self.port.to_string())
@@ -956,4 +962,41 @@ fn window_stats_topic_holds_the_final_rows_even_with_a_tiny_producer_queue() {
             "{row} is not a final window row"
         );
     }
+}
+
+/// SASL/SCRAM-SHA-512 through `[kafka.options]`, the password from the environment: the right
+/// one reads the topic, a wrong one fails within connect_timeout and says it was the
+/// authentication.
+#[test]
+fn sasl_credentials_pass_through_kafka_options() {
+    let broker = Broker::start("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 2_000, 1);
+    let out = Command::new("bash")
+        .arg(script())
+        .args(["user", &broker.port.to_string(), "chatter", "s3cret-pw"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    broker.stop();
+    broker.up_with(true);
+    let options = "[kafka.options]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n\"sasl.username\" = \"chatter\"\n\"sasl.password\" = \"env:CHATTER_TEST_KAFKA_PW\"";
+    let mut command = kafka_command(&broker, dir.path(), "lake", options, &["--bounded"]);
+    command.env("CHATTER_TEST_KAFKA_PW", "s3cret-pw");
+    let out = run_ok(command);
+    assert!(
+        !stderr(&out).contains("s3cret-pw"),
+        "the secret is never logged"
+    );
+    assert!(!lake_rows(&dir.path().join("lake"))["comments"].is_empty());
+    let mut command = kafka_command(&broker, dir.path(), "lake-2", options, &["--bounded"]);
+    command.env("CHATTER_TEST_KAFKA_PW", "wrong");
+    let out = command.output().unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("Authentication") && text.contains("credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong\""), "{text}");
 }

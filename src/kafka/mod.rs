@@ -108,6 +108,27 @@ fn resolve(key: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
+/// Remembers the last error librdkafka reported (authentication, TLS, DNS …), so that a
+/// failure to reach the brokers can say why.
+#[derive(Default)]
+pub struct ClientErrors {
+    last: Mutex<Option<String>>,
+}
+
+impl ClientContext for ClientErrors {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!(%error, reason, "Kafka client error");
+        if let Ok(mut slot) = self.last.lock() {
+            *slot = Some(format!("{error}: {reason}"));
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ClientErrors {}
+
+/// The consumer chatter uses.
+pub type KafkaConsumer = BaseConsumer<ClientErrors>;
+
 /// Options chatter sets itself: a config that sets them would break its guarantees.
 const RESERVED: [(&str, &str); 4] = [
     (
@@ -201,7 +222,7 @@ impl KafkaSettings {
     }
 
     /// A consumer for manually assigned partitions.
-    pub fn consumer(&self, client_id: &str) -> Result<BaseConsumer> {
+    pub fn consumer(&self, client_id: &str) -> Result<KafkaConsumer> {
         self.client(&[
             ("group.id", &self.group_id),
             ("client.id", client_id),
@@ -213,13 +234,13 @@ impl KafkaSettings {
             ("fetch.wait.max.ms", "10"),
             ("allow.auto.create.topics", "false"),
         ])
-        .create()
+        .create_with_context(ClientErrors::default())
         .context("cannot create a Kafka consumer: check kafka.options")
     }
 
     /// Waits until the brokers answer (retrying with backoff up to `connect_timeout`), then
     /// returns the partition count of each of `topics`; a missing topic is an error naming it.
-    pub fn wait_for_topics(&self, consumer: &BaseConsumer, topics: &[String]) -> Result<Vec<i32>> {
+    pub fn wait_for_topics(&self, consumer: &KafkaConsumer, topics: &[String]) -> Result<Vec<i32>> {
         let deadline = Instant::now() + self.connect_timeout;
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0;
@@ -232,9 +253,18 @@ impl KafkaSettings {
                     self.brokers
                 ),
                 Err(Unavailable::Unreachable(error)) => {
+                    // Serve librdkafka's error events (they arrive through the poll queue).
+                    let _ = consumer.poll(Duration::ZERO);
                     if Instant::now() + backoff > deadline {
+                        let why = consumer
+                            .context()
+                            .last
+                            .lock()
+                            .ok()
+                            .and_then(|e| e.clone())
+                            .map_or(String::new(), |e| format!("; last client error: {e}"));
                         bail!(
-                            "cannot reach the Kafka brokers {} after {attempt} attempts over {:?} ({error}): check kafka.brokers and that the brokers run (the wait is kafka.connect_timeout)",
+                            "cannot reach the Kafka brokers {} after {attempt} attempt(s) over {:?} ({error}{why}): check kafka.brokers, the credentials and TLS settings in [kafka.options], and that the brokers run (the wait is kafka.connect_timeout)",
                             self.brokers,
                             self.connect_timeout
                         );
@@ -249,7 +279,7 @@ impl KafkaSettings {
 
     fn partition_counts(
         &self,
-        consumer: &BaseConsumer,
+        consumer: &KafkaConsumer,
         topics: &[String],
     ) -> std::result::Result<Vec<i32>, Unavailable> {
         let mut counts = Vec::new();
@@ -525,7 +555,7 @@ pub fn assignment(parts: &[(String, i32, Option<i64>)]) -> Result<rdkafka::Topic
 
 /// Commits positions to the consumer group (asynchronously; failures are only logged: the
 /// lake, not the group, is the source of truth).
-pub fn commit(consumer: &BaseConsumer, positions: &[crate::lake::KafkaPosition]) {
+pub fn commit(consumer: &KafkaConsumer, positions: &[crate::lake::KafkaPosition]) {
     use rdkafka::{Offset, TopicPartitionList};
     let mut list = TopicPartitionList::new();
     for position in positions {

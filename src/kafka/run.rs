@@ -25,7 +25,7 @@ use dataflows::extract::MatcherCache;
 use dataflows::model::{CommentEvent, EntityEvent, Position, Positioned};
 use dataflows::{Control, Graph, Hooks};
 use hdrhistogram::Histogram;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::Message;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -163,14 +163,15 @@ pub(crate) fn run_worker(
             added
         };
     add_parts(&mut parts, &counts);
-    let assign = |consumer: &BaseConsumer, parts: &BTreeMap<(usize, i32), Part>| -> Result<()> {
-        let list: Vec<(String, i32, Option<i64>)> = parts
-            .iter()
-            .map(|((_, p), part)| (part.topic.clone(), *p, part.next))
-            .collect();
-        consumer.assign(&super::assignment(&list)?)?;
-        Ok(())
-    };
+    let assign =
+        |consumer: &super::KafkaConsumer, parts: &BTreeMap<(usize, i32), Part>| -> Result<()> {
+            let list: Vec<(String, i32, Option<i64>)> = parts
+                .iter()
+                .map(|((_, p), part)| (part.topic.clone(), *p, part.next))
+                .collect();
+            consumer.assign(&super::assignment(&list)?)?;
+            Ok(())
+        };
     assign(&consumer, &parts)?;
     // The catalog topic: worker 0 reads every partition.
     let catalog = match (&kafka.entities_topic, index) {
@@ -581,7 +582,7 @@ fn publish(
     peers: usize,
     control: &RunControl,
     sinks: &Sinks,
-    consumer: &BaseConsumer,
+    consumer: &super::KafkaConsumer,
 ) {
     if !snapshots.ready(graph) {
         return;
