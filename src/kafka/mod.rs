@@ -108,14 +108,40 @@ fn resolve(key: &str, value: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-/// Remembers the last error librdkafka reported (authentication, TLS, DNS …), so that a
-/// failure to reach the brokers can say why.
+/// What the consumer's callbacks report: the last error (authentication, TLS, DNS …, so that
+/// a failure to reach the brokers can say why) and, from librdkafka's statistics, each
+/// partition's high watermark (for the consumer lag, without a request to the broker).
 #[derive(Default)]
-pub struct ClientErrors {
+pub struct ClientState {
     last: Mutex<Option<String>>,
+    highs: Mutex<std::collections::HashMap<(String, i32), i64>>,
 }
 
-impl ClientContext for ClientErrors {
+impl ClientState {
+    /// The high watermark of a partition from the latest statistics.
+    pub fn high(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.highs
+            .lock()
+            .ok()?
+            .get(&(topic.to_string(), partition))
+            .copied()
+    }
+}
+
+impl ClientContext for ClientState {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Ok(mut highs) = self.highs.lock() else {
+            return;
+        };
+        for (name, topic) in statistics.topics {
+            for (partition, stats) in topic.partitions {
+                if partition >= 0 && stats.hi_offset >= 0 {
+                    highs.insert((name.clone(), partition), stats.hi_offset);
+                }
+            }
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::error!(%error, reason, "Kafka client error");
         if let Ok(mut slot) = self.last.lock() {
@@ -124,10 +150,10 @@ impl ClientContext for ClientErrors {
     }
 }
 
-impl rdkafka::consumer::ConsumerContext for ClientErrors {}
+impl rdkafka::consumer::ConsumerContext for ClientState {}
 
 /// The consumer chatter uses.
-pub type KafkaConsumer = BaseConsumer<ClientErrors>;
+pub type KafkaConsumer = BaseConsumer<ClientState>;
 
 /// Options chatter sets itself: a config that sets them would break its guarantees.
 const RESERVED: [(&str, &str); 4] = [
@@ -233,8 +259,10 @@ impl KafkaSettings {
             // Low latency: the broker answers a fetch after at most 10 ms without data.
             ("fetch.wait.max.ms", "10"),
             ("allow.auto.create.topics", "false"),
+            // Statistics carry each partition's high watermark: the consumer lag.
+            ("statistics.interval.ms", "1000"),
         ])
-        .create_with_context(ClientErrors::default())
+        .create_with_context(ClientState::default())
         .context("cannot create a Kafka consumer: check kafka.options")
     }
 

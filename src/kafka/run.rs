@@ -418,9 +418,9 @@ pub(crate) fn run_worker(
                 .iter()
                 .map(|((_, p), part)| {
                     let high = consumer
-                        .fetch_watermarks(&part.topic, *p, Duration::from_millis(0))
-                        .ok()
-                        .map_or(part.end, |(_, high)| high.max(part.end));
+                        .context()
+                        .high(&part.topic, *p)
+                        .map_or(part.end, |high| high.max(part.end));
                     (high - part.next.unwrap_or(0)).max(0) as u64
                 })
                 .sum();
