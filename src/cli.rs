@@ -204,6 +204,9 @@ pub struct GenArgs {
     /// With --to: partitions of a topic that has to be created.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// With --to: most messages per produce batch (librdkafka batch.num.messages).
+    #[arg(long, default_value_t = 10_000)]
+    pub batch_messages: u32,
     /// With --to: the catalog topic ("" = do not produce the catalog).
     #[arg(long, value_name = "TOPIC", default_value = "entities")]
     pub entities_topic: String,
@@ -360,7 +363,7 @@ fn generate(args: GenArgs) -> Result<()> {
             entities_topic,
             args.partitions,
             args.rate,
-            true,
+            args.batch_messages.max(1),
             bar.as_ref(),
         )?;
         if let Some(bar) = bar {

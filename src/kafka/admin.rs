@@ -88,8 +88,8 @@ fn id_of(line: &[u8]) -> Option<(String, bool)> {
 }
 
 /// Produces the generated catalog to `entities_topic` (if any) and the comment stream to
-/// `topic`, at `rate` comments/s (0 = as fast as possible). Deletes become Kafka tombstones
-/// (key = id, null value) when `tombstones`.
+/// `topic`, at `rate` comments/s (0 = as fast as possible), at most `batch_messages` per
+/// produce batch. Deletes become Kafka tombstones (key = id, null value).
 #[allow(clippy::too_many_arguments)]
 pub fn produce(
     cfg: &GenConfig,
@@ -98,14 +98,14 @@ pub fn produce(
     entities_topic: Option<&str>,
     partitions: i32,
     rate: f64,
-    tombstones: bool,
+    batch_messages: u32,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Produced> {
     ensure_topic(brokers, &Default::default(), topic, partitions, false)?;
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
+        .set("batch.num.messages", batch_messages.to_string())
         .set("queue.buffering.max.messages", "500000")
         .set("message.max.bytes", "4194304")
         .set("compression.type", "lz4")
@@ -144,7 +144,7 @@ pub fn produce(
     let mut line = Vec::with_capacity(1024);
     while stream.next_into(&mut line) {
         match id_of(&line) {
-            Some((id, true)) if tombstones => {
+            Some((id, true)) => {
                 send(topic, Some(id.as_bytes()), None)?;
                 produced.tombstones += 1;
             }
