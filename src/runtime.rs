@@ -1071,14 +1071,7 @@ fn run_worker(
     // The process ends after this: freeing millions of live comments one by one would only
     // delay the exit (about 0.3 s per 2M), so the map is let go without dropping it.
     std::mem::forget(std::mem::take(&mut graph.ingest.borrow_mut().comments));
-    let table = (index == 0).then(|| {
-        let table = graph.table.borrow();
-        (
-            table.live.len() as u64 + table.sealed_total,
-            table.event_counts,
-            table.progress.watermark_ms,
-        )
-    });
+    let table = table_summary(&graph, index);
     Ok(WorkerResult {
         counters,
         lines: global_line - lines_base,
@@ -1089,6 +1082,18 @@ fn run_worker(
         last_snapshot: snapshots.last,
         interrupted,
         suppressed: 0,
+    })
+}
+
+/// Worker 0's window count, alert event counts and watermark, for the summary.
+pub(crate) fn table_summary(graph: &Graph, index: usize) -> Option<(u64, [u64; 3], i64)> {
+    (index == 0).then(|| {
+        let table = graph.table.borrow();
+        (
+            table.live.len() as u64 + table.sealed_total,
+            table.event_counts,
+            table.progress.watermark_ms,
+        )
     })
 }
 

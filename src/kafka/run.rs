@@ -551,14 +551,7 @@ pub(crate) fn run_worker(
         return Err(error);
     }
     let counters = graph.ingest.borrow().counters;
-    let table = (index == 0).then(|| {
-        let table = graph.table.borrow();
-        (
-            table.live.len() as u64 + table.sealed_total,
-            table.event_counts,
-            table.progress.watermark_ms,
-        )
-    });
+    let table = crate::runtime::table_summary(&graph, index);
     Ok(WorkerResult {
         counters,
         lines: records,
@@ -605,43 +598,13 @@ fn comment_event(
     lake: Option<&crate::lake::writer::LakeShared>,
     epoch: u64,
 ) -> Option<CommentEvent> {
-    let source = || provenance(message.topic(), message.partition(), message.offset());
-    match message.payload() {
-        // A tombstone: the key is the id.
-        None => match tombstone_id(message.key()) {
-            Ok(id) => Some(CommentEvent::Delete {
-                id,
-                deleted_at_ms: None,
-            }),
-            Err(detail) => {
-                dead_letter(
-                    outputs,
-                    lake,
-                    epoch,
-                    source(),
-                    Reason::InvalidKey,
-                    &detail,
-                    message.key().unwrap_or_default(),
-                );
-                None
-            }
-        },
-        Some(bytes) => match decode_comment(bytes, limits) {
-            Ok(event) => Some(event),
-            Err(rejection) => {
-                dead_letter(
-                    outputs,
-                    lake,
-                    epoch,
-                    source(),
-                    rejection.reason,
-                    &rejection.detail,
-                    bytes,
-                );
-                None
-            }
-        },
-    }
+    let delete = |id| CommentEvent::Delete {
+        id,
+        deleted_at_ms: None,
+    };
+    decode_message(message, outputs, lake, epoch, delete, |bytes| {
+        decode_comment(bytes, limits)
+    })
 }
 
 /// A catalog topic message → event, or a dead letter (None).
@@ -652,39 +615,39 @@ fn catalog_event(
     lake: Option<&crate::lake::writer::LakeShared>,
     epoch: u64,
 ) -> Option<EntityEvent> {
-    let source = || provenance(message.topic(), message.partition(), message.offset());
-    match message.payload() {
+    let delete = |id| EntityEvent::Delete { id };
+    decode_message(message, outputs, lake, epoch, delete, |bytes| {
+        decode_entity(bytes, limits)
+    })
+}
+
+/// A message → event: a tombstone deletes the id its key names, a value is decoded; what
+/// fails becomes a dead letter (None).
+fn decode_message<E>(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    outputs: &Outputs<'_>,
+    lake: Option<&crate::lake::writer::LakeShared>,
+    epoch: u64,
+    delete: impl FnOnce(String) -> E,
+    decode: impl FnOnce(&[u8]) -> std::result::Result<E, crate::decode::Rejection>,
+) -> Option<E> {
+    let (reason, detail, raw) = match message.payload() {
         None => match tombstone_id(message.key()) {
-            Ok(id) => Some(EntityEvent::Delete { id }),
-            Err(detail) => {
-                dead_letter(
-                    outputs,
-                    lake,
-                    epoch,
-                    source(),
-                    Reason::InvalidKey,
-                    &detail,
-                    message.key().unwrap_or_default(),
-                );
-                None
-            }
+            Ok(id) => return Some(delete(id)),
+            Err(detail) => (
+                Reason::InvalidKey,
+                detail,
+                message.key().unwrap_or_default(),
+            ),
         },
-        Some(bytes) => match decode_entity(bytes, limits) {
-            Ok(event) => Some(event),
-            Err(rejection) => {
-                dead_letter(
-                    outputs,
-                    lake,
-                    epoch,
-                    source(),
-                    rejection.reason,
-                    &rejection.detail,
-                    bytes,
-                );
-                None
-            }
+        Some(bytes) => match decode(bytes) {
+            Ok(event) => return Some(event),
+            Err(rejection) => (rejection.reason, rejection.detail, bytes),
         },
-    }
+    };
+    let source = provenance(message.topic(), message.partition(), message.offset());
+    dead_letter(outputs, lake, epoch, source, reason, &detail, raw);
+    None
 }
 
 /// The id a tombstone's key names.
