@@ -147,16 +147,41 @@ impl RunSummary {
 }
 
 /// Sends epoch `epoch` on its way and waits until at most one epoch is unfinished.
-pub(crate) fn advance(worker: &mut timely::worker::Worker, graph: &mut Graph, epoch: u64) {
+pub(crate) fn advance(
+    worker: &mut timely::worker::Worker,
+    graph: &mut Graph,
+    epoch: u64,
+    control: &RunControl,
+) -> Result<()> {
+    // A failed peer never sends its end of input or its signals (a bounded Kafka run would
+    // wait for them forever), so every epoch starts with a look at the flag.
+    if control.failed.load(Ordering::SeqCst) {
+        return Err(PeerFailed.into());
+    }
     graph.comments.advance_to(epoch);
     graph.control.advance_to(epoch);
     graph.comments.flush();
     graph.control.flush();
-    while graph.probe.less_than(&epoch.saturating_sub(1)) {
+    finish_before(worker, graph, epoch.saturating_sub(1), control)
+}
+
+/// Steps the graph until it has finished every epoch before `epoch`. Fails instead of waiting
+/// forever when a peer worker failed (its part of the graph will never finish).
+pub(crate) fn finish_before(
+    worker: &mut timely::worker::Worker,
+    graph: &Graph,
+    epoch: u64,
+    control: &RunControl,
+) -> Result<()> {
+    while graph.probe.less_than(&epoch) {
+        if control.failed.load(Ordering::SeqCst) {
+            return Err(PeerFailed.into());
+        }
         // Park (up to 1 ms) when there is nothing to do rather than spin: a waiting worker
         // leaves the core to the others, and to the broker when it shares the machine.
         worker.step_or_park(Some(Duration::from_millis(1)));
     }
+    Ok(())
 }
 
 /// Per-worker result.
@@ -316,6 +341,7 @@ pub fn run(
             .context("cannot install a signal handler")?;
     }
     let stop_at = Arc::new(AtomicU64::new(u64::MAX));
+    let failed = Arc::new(AtomicBool::new(false));
     let bytes_read = Arc::new(AtomicU64::new(0));
     let progress = if settings.show_progress && total_bytes > 0 {
         let bar = ProgressBar::new(total_bytes);
@@ -385,7 +411,7 @@ pub fn run(
         bytes_read.clone(),
         progress.clone(),
         windows_out.clone(),
-        (lake, stop, stop_at, restore_time.clone()),
+        (lake, stop, stop_at, restore_time.clone(), failed),
         sinks.clone(),
     );
     let guards = timely::execute(timely_config, move |worker| {
@@ -398,7 +424,7 @@ pub fn run(
             bytes_read,
             progress,
             windows,
-            (lake, stop, stop_at, restore_time),
+            (lake, stop, stop_at, restore_time, failed),
             sinks,
         ) = shared.clone();
         let outputs = Outputs {
@@ -413,30 +439,42 @@ pub fn run(
             stop,
             stop_at,
             restore_time,
+            failed: failed.clone(),
         };
-        if let (Some(kafka), Some(sinks)) = (&settings.kafka, &sinks) {
-            return crate::kafka::run::run_worker(
-                worker, &settings, kafka, sinks, cache, &outputs, control,
-            );
+        // A worker that fails (or panics) tells its peers, which stop waiting for it.
+        let _on_panic = FailOnPanic(failed.clone());
+        let result = if let (Some(kafka), Some(sinks)) = (&settings.kafka, &sinks) {
+            crate::kafka::run::run_worker(worker, &settings, kafka, sinks, cache, &outputs, control)
+        } else {
+            run_worker(
+                worker,
+                &settings,
+                cache,
+                &outputs,
+                &bytes_read,
+                progress.as_ref(),
+                control,
+            )
+        };
+        if result.is_err() {
+            failed.store(true, Ordering::SeqCst);
         }
-        run_worker(
-            worker,
-            &settings,
-            cache,
-            &outputs,
-            &bytes_read,
-            progress.as_ref(),
-            control,
-        )
+        result
     })
     .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
     let mut summary = RunSummary::default();
-    let mut failure = None;
+    let mut failure: Option<anyhow::Error> = None;
     for result in guards.join() {
         let result = match result.map_err(|error| anyhow!("a worker failed: {error}")) {
             Ok(Ok(result)) => result,
             Ok(Err(error)) | Err(error) => {
-                failure.get_or_insert(error);
+                // Report the failure itself, not the peers that stopped because of it.
+                if failure
+                    .as_ref()
+                    .is_none_or(|f| f.downcast_ref::<PeerFailed>().is_some())
+                {
+                    failure = Some(error);
+                }
                 continue;
             }
         };
@@ -531,6 +569,31 @@ pub(crate) struct RunControl {
     /// The last epoch to read (u64::MAX: all); set by worker 0 after a stop signal.
     pub(crate) stop_at: Arc<AtomicU64>,
     pub(crate) restore_time: Arc<Mutex<Option<Duration>>>,
+    /// Set when a worker of this process failed: the others stop instead of waiting for it.
+    pub(crate) failed: Arc<AtomicBool>,
+}
+
+/// The error of a worker that stopped because a peer failed.
+#[derive(Debug)]
+pub(crate) struct PeerFailed;
+
+impl std::fmt::Display for PeerFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped: another worker of this process failed")
+    }
+}
+
+impl std::error::Error for PeerFailed {}
+
+/// Sets the flag when the worker thread unwinds.
+struct FailOnPanic(Arc<AtomicBool>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// The writers shared by the workers.
@@ -768,10 +831,9 @@ pub(crate) fn resume_from(
     let started = Instant::now();
     restore_into(worker, graph, plan, index, peers, all_files)?;
     let read = started.elapsed();
-    advance(worker, graph, plan.snapshot.manifest.frontier + 1);
-    while graph.probe.less_equal(&plan.snapshot.manifest.frontier) {
-        worker.step();
-    }
+    let resumed = plan.snapshot.manifest.frontier + 1;
+    advance(worker, graph, resumed, control)?;
+    finish_before(worker, graph, resumed, control)?;
     if !plan.rewrites_open_days(peers) {
         // The restore epoch re-derived the rows the snapshot already holds.
         if let Some(lake) = graph.table.borrow_mut().lake.as_mut() {
@@ -890,7 +952,7 @@ fn run_worker(
         });
     }
     let mut epoch = epoch_base + 1;
-    advance(worker, &mut graph, epoch);
+    advance(worker, &mut graph, epoch, &control)?;
     let mut histogram = Histogram::<u64>::new(3).ok();
     let mut epoch_started = Instant::now();
     let mut pending_epochs: std::collections::VecDeque<(u64, Instant)> = Default::default();
@@ -980,7 +1042,7 @@ fn run_worker(
                 pending_epochs.push_back((epoch, epoch_started));
                 epoch_started = Instant::now();
                 epoch = line_epoch;
-                advance(worker, &mut graph, epoch);
+                advance(worker, &mut graph, epoch, &control)?;
                 if index == 0 {
                     crate::lake::crash_point("epoch");
                 }
@@ -1052,13 +1114,8 @@ fn run_worker(
     }
     pending_epochs.push_back((epoch, epoch_started));
     epoch += 1;
-    graph.comments.advance_to(epoch);
-    graph.control.advance_to(epoch);
-    graph.comments.flush();
-    graph.control.flush();
-    while graph.probe.less_than(&epoch) {
-        worker.step();
-    }
+    advance(worker, &mut graph, epoch, &control)?;
+    finish_before(worker, &graph, epoch, &control)?;
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
     drain(&graph, index, settings, outputs, true);
     if let Some(lake) = lake.filter(|_| index == 0) {
@@ -1228,4 +1285,56 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker that fails must not leave its peers waiting forever for its part of the graph
+    /// (a hung process instead of an error and a non-zero exit).
+    #[test]
+    fn a_failed_worker_stops_its_peers_instead_of_hanging_them() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let failed = Arc::new(AtomicBool::new(false));
+            let guards = timely::execute(timely::Config::process(2), move |worker| {
+                let control = RunControl {
+                    lake: None,
+                    stop: Arc::default(),
+                    stop_at: Arc::default(),
+                    restore_time: Arc::default(),
+                    failed: failed.clone(),
+                };
+                let mut graph = worker.dataflow::<u64, _, _>(|scope| {
+                    dataflows::build(
+                        scope,
+                        &dataflows::Params::default(),
+                        MatcherCache::default(),
+                        Default::default(),
+                    )
+                });
+                if worker.index() == 1 {
+                    failed.store(true, Ordering::SeqCst);
+                    return Err(anyhow!("worker 1 failed"));
+                }
+                // Worker 0 reads epoch after epoch, as a Kafka run does while it waits for
+                // every worker's "done": it must learn of the failure and stop.
+                for epoch in 1..=20_000 {
+                    advance(worker, &mut graph, epoch, &control)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let results: Vec<_> = guards.join().into_iter().map(|r| r.unwrap()).collect();
+            let _ = done.send(results);
+        });
+        let results = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("worker 0 still waits for the failed worker after 60 s");
+        let error = results[0]
+            .as_ref()
+            .expect_err("worker 0 reports the failure");
+        assert!(error.downcast_ref::<PeerFailed>().is_some(), "{error}");
+    }
 }

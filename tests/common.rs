@@ -1,7 +1,9 @@
 //! Shared helpers: the built binary, temporary directories, JSON Lines readers.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `chatter` binary cargo built for these tests.
 pub fn chatter() -> Command {
@@ -15,6 +17,64 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("chatter runs")
+}
+
+/// How long a test waits for one chatter process before it calls it hung.
+pub const PROCESS_DEADLINE: Duration = Duration::from_secs(240);
+
+/// Runs `command` to its end like `Command::output`, but a process still running after
+/// `PROCESS_DEADLINE` fails the test (with every thread's stack, when gdb is installed)
+/// instead of blocking the suite.
+pub fn output_within(command: &mut Command) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    finish_within(child, PROCESS_DEADLINE)
+}
+
+/// Waits for a spawned `child` (its pipes are read to the end) for at most `deadline`; a hung
+/// child is dumped with gdb where available, killed, and fails the test.
+pub fn finish_within(mut child: Child, deadline: Duration) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let stacks = Command::new("gdb")
+                .args(["-p", &child.id().to_string(), "-batch", "-ex"])
+                .arg("thread apply all bt")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_else(|e| format!("(no gdb: {e})"));
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+            panic!(
+                "the process {} still ran after {deadline:?}: killed.\nits stderr:\n{err}\nits threads:\n{stacks}",
+                child.id()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 pub fn stderr(output: &Output) -> String {

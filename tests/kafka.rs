@@ -1,7 +1,7 @@
 //! The Kafka source and sinks against a real Kafka-API broker (tansu, started by
 //! `ops/broker.sh` on a free port of 127.0.0.1; `ops/test.sh` installs it first).
 
-use crate::common::{chatter, stderr};
+use crate::common::{chatter, finish_within, output_within, stderr, PROCESS_DEADLINE};
 use crate::lake::lake_rows;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -93,18 +93,18 @@ impl Broker {
         partitions: i32,
         extra: &[&str],
     ) {
-        let out = chatter()
-            .args(["gen", "--comments", &comments.to_string()])
-            .args(extra)
-            .args(["--to", &format!("kafka://{}/{topic}", self.addr())])
-            .args([
-                "--entities-topic",
-                entities,
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .output()
-            .unwrap();
+        let out = output_within(
+            chatter()
+                .args(["gen", "--comments", &comments.to_string()])
+                .args(extra)
+                .args(["--to", &format!("kafka://{}/{topic}", self.addr())])
+                .args([
+                    "--entities-topic",
+                    entities,
+                    "--partitions",
+                    &partitions.to_string(),
+                ]),
+        );
         assert!(out.status.success(), "gen --to failed: {}", stderr(&out));
     }
 
@@ -197,6 +197,19 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The broker's side of a failure, for the test's output.
+            let log =
+                std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "--- the last lines of the broker's log (port {}):",
+                self.port
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         self.stop();
     }
 }
@@ -235,7 +248,7 @@ fn kafka_command(
 }
 
 fn run_ok(mut command: Command) -> Output {
-    let out = command.output().unwrap();
+    let out = output_within(&mut command);
     assert!(out.status.success(), "chatter failed: {}", stderr(&out));
     out
 }
@@ -402,7 +415,7 @@ fn killed_with_sigkill_and_restarted_the_lake_equals_an_uninterrupted_run() {
             &["--bounded", "--snapshot-interval", "100ms"],
         );
         command.env("CHATTER_CRASH_AT", crash);
-        let out = command.output().unwrap();
+        let out = output_within(&mut command);
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
             out.status.signal(),
@@ -457,7 +470,7 @@ fn broker_restarted_mid_stream_loses_and_duplicates_nothing() {
     broker.stop();
     std::thread::sleep(Duration::from_secs(2));
     broker.up();
-    let out = child.wait_with_output().unwrap();
+    let out = finish_within(child, PROCESS_DEADLINE);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_same(
         &state_tables(&dir.path().join("lake")),
@@ -565,10 +578,8 @@ fn malformed_messages_land_in_the_dlq_with_headers_and_in_the_lake() {
 
     // Replay: the DLQ back to a topic (the cut oversize one and the keyless tombstone are
     // skipped, and say why), and the lake's dead letters to a JSON Lines file.
-    let out = chatter()
-        .args(["replay", "--kafka", &broker.addr(), "--to", "replayed"])
-        .output()
-        .unwrap();
+    let out =
+        output_within(chatter().args(["replay", "--kafka", &broker.addr(), "--to", "replayed"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("replayed 3 dead letter(s)"),
@@ -588,13 +599,13 @@ fn malformed_messages_land_in_the_dlq_with_headers_and_in_the_lake() {
         }
     }
     let file = dir.path().join("replay.jsonl");
-    let out = chatter()
-        .args(["replay", "--lake"])
-        .arg(dir.path().join("lake"))
-        .args(["--reason", "oversize", "--out"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = output_within(
+        chatter()
+            .args(["replay", "--lake"])
+            .arg(dir.path().join("lake"))
+            .args(["--reason", "oversize", "--out"])
+            .arg(&file),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         std::fs::read(&file).unwrap(),
@@ -724,7 +735,7 @@ fn a_two_process_cluster_writes_the_same_lake_as_one_process() {
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
+        let out = finish_within(child, PROCESS_DEADLINE);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     assert_same(
@@ -775,15 +786,13 @@ fn faults_at_start_give_clear_errors() {
     assert!(started.elapsed() < Duration::from_secs(60));
     // A missing topic is named.
     let broker = Broker::start("memory");
-    let out = kafka_command(
+    let out = output_within(&mut kafka_command(
         &broker,
         dir.path(),
         "lake",
         "",
         &["--topic", "no-such-topic", "--bounded"],
-    )
-    .output()
-    .unwrap();
+    ));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("\"no-such-topic\" does not exist"),
@@ -825,11 +834,11 @@ fn catch_up_keeps_old_alerts_out_of_the_topic_but_in_the_lake() {
 fn gen_produces_at_the_requested_rate() {
     let broker = Broker::start("memory");
     let started = Instant::now();
-    let out = chatter()
-        .args(["gen", "--comments", "1000", "--rate", "2000"])
-        .args(["--to", &format!("kafka://{}/rated", broker.addr())])
-        .output()
-        .unwrap();
+    let out = output_within(
+        chatter()
+            .args(["gen", "--comments", "1000", "--rate", "2000"])
+            .args(["--to", &format!("kafka://{}/rated", broker.addr())]),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     // ~1030 messages at 2000/s cannot take less than half a second.
     assert!(started.elapsed() >= Duration::from_millis(500));
@@ -1019,7 +1028,7 @@ fn sasl_credentials_pass_through_kafka_options() {
     assert!(!lake_rows(&dir.path().join("lake"))["comments"].is_empty());
     let mut command = kafka_command(&broker, dir.path(), "lake-2", options, &["--bounded"]);
     command.env("CHATTER_TEST_KAFKA_PW", "wrong");
-    let out = command.output().unwrap();
+    let out = output_within(&mut command);
     assert!(!out.status.success());
     let text = stderr(&out);
     assert!(

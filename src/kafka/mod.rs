@@ -126,6 +126,11 @@ impl ClientState {
             .get(&(topic.to_string(), partition))
             .copied()
     }
+
+    /// The last error the client reported (e.g. an authentication failure).
+    pub fn last_error(&self) -> Option<String> {
+        self.last.lock().ok().and_then(|e| e.clone())
+    }
 }
 
 impl ClientContext for ClientState {
@@ -144,8 +149,16 @@ impl ClientContext for ClientState {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::error!(%error, reason, "Kafka client error");
+        // "All brokers are down" follows the error that says why (e.g. a failed
+        // authentication): keep the reason.
+        let generic = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        );
         if let Ok(mut slot) = self.last.lock() {
-            *slot = Some(format!("{error}: {reason}"));
+            if !(generic && slot.is_some()) {
+                *slot = Some(format!("{error}: {reason}"));
+            }
         }
     }
 }
@@ -238,6 +251,8 @@ impl KafkaSettings {
     fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        // Reconnect within a second of a broker's return (librdkafka backs off up to 10 s).
+        config.set("reconnect.backoff.max.ms", "1000");
         for (key, value) in defaults {
             config.set(*key, *value);
         }
@@ -268,6 +283,7 @@ impl KafkaSettings {
 
     /// Waits until the brokers answer (retrying with backoff up to `connect_timeout`), then
     /// returns the partition count of each of `topics`; a missing topic is an error naming it.
+    /// For a consumer that is not assigned yet (it polls it for error events).
     pub fn wait_for_topics(&self, consumer: &KafkaConsumer, topics: &[String]) -> Result<Vec<i32>> {
         let deadline = Instant::now() + self.connect_timeout;
         let mut backoff = Duration::from_millis(250);
@@ -281,15 +297,10 @@ impl KafkaSettings {
                     self.brokers
                 ),
                 Err(Unavailable::Unreachable(error)) => {
-                    // Serve librdkafka's error events (they arrive through the poll queue).
-                    let _ = consumer.poll(Duration::ZERO);
                     if Instant::now() + backoff > deadline {
                         let why = consumer
                             .context()
-                            .last
-                            .lock()
-                            .ok()
-                            .and_then(|e| e.clone())
+                            .last_error()
                             .map_or(String::new(), |e| format!("; last client error: {e}"));
                         bail!(
                             "cannot reach the Kafka brokers {} after {attempt} attempt(s) over {:?} ({error}{why}): check kafka.brokers, the credentials and TLS settings in [kafka.options], and that the brokers run (the wait is kafka.connect_timeout)",
@@ -298,14 +309,47 @@ impl KafkaSettings {
                         );
                     }
                     tracing::warn!(brokers = %self.brokers, attempt, %error, retry_in = ?backoff, "Kafka brokers not reachable yet; retrying");
-                    std::thread::sleep(backoff);
+                    // Wait while serving librdkafka's error events (they arrive through the
+                    // poll queue; nothing else can: the consumer is not assigned yet).
+                    let until = Instant::now() + backoff;
+                    while let Some(left) = until.checked_duration_since(Instant::now()) {
+                        let _ = consumer.poll(left);
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
     }
 
-    fn partition_counts(
+    /// A partition's high watermark, asked of the broker; retried (with backoff) while the
+    /// brokers are unavailable, for at most `connect_timeout`.
+    pub fn high_watermark(
+        &self,
+        consumer: &KafkaConsumer,
+        topic: &str,
+        partition: i32,
+    ) -> Result<i64> {
+        let deadline = Instant::now() + self.connect_timeout;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+                Ok((_, high)) => return Ok(high),
+                Err(error) if Instant::now() + backoff > deadline => bail!(
+                    "cannot read the end offset of {topic}/{partition} from {} within kafka.connect_timeout ({:?}): {error}",
+                    self.brokers,
+                    self.connect_timeout
+                ),
+                Err(error) => {
+                    tracing::warn!(topic, partition, %error, "cannot read the end offset yet; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// The partition count of each of `topics`, one attempt.
+    pub(crate) fn partition_counts(
         &self,
         consumer: &KafkaConsumer,
         topics: &[String],
@@ -339,7 +383,7 @@ impl KafkaSettings {
     }
 }
 
-enum Unavailable {
+pub(crate) enum Unavailable {
     Missing(String),
     Unreachable(String),
 }

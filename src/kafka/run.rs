@@ -16,8 +16,8 @@ use crate::decode::{decode_comment, decode_entity, DecodeLimits, Reason};
 use crate::lake::tables::DeadLetterRecord;
 use crate::lake::{KafkaPosition, Sources};
 use crate::runtime::{
-    advance, record_finished, resume_from, Outputs, RunControl, RunSettings, Snapshots,
-    WorkerResult,
+    advance, finish_before, record_finished, resume_from, Outputs, RunControl, RunSettings,
+    Snapshots, WorkerResult,
 };
 use crate::sink::{now_ms, AlertJson, WindowJson};
 use anyhow::Result;
@@ -136,33 +136,32 @@ pub(crate) fn run_worker(
     let consumer = kafka.consumer(&format!("chatter-{index}"))?;
     let counts = kafka.wait_for_topics(&consumer, &kafka.topics)?;
     let mut parts: BTreeMap<(usize, i32), Part> = BTreeMap::new();
-    let add_parts =
-        |parts: &mut BTreeMap<(usize, i32), Part>, counts: &[i32]| -> Vec<(usize, i32)> {
-            let mut added = Vec::new();
-            for (t, (topic, count)) in kafka.topics.iter().zip(counts).enumerate() {
-                for p in 0..*count {
-                    if owner(t, p, peers) != index || parts.contains_key(&(t + 1, p)) {
-                        continue;
-                    }
-                    let next = resume.get(&(topic.clone(), p)).copied();
-                    let (low, high) = consumer
-                        .fetch_watermarks(topic, p, Duration::from_secs(10))
-                        .unwrap_or((0, 0));
-                    let _ = low;
-                    parts.insert(
-                        (t + 1, p),
-                        Part {
-                            topic: topic.clone(),
-                            next,
-                            end: high,
-                        },
-                    );
-                    added.push((t + 1, p));
+    // Adds the partitions of `counts` this worker owns and does not read yet (to `added`).
+    let add_parts = |parts: &mut BTreeMap<(usize, i32), Part>,
+                     counts: &[i32],
+                     added: &mut Vec<(usize, i32)>|
+     -> Result<()> {
+        for (t, (topic, count)) in kafka.topics.iter().zip(counts).enumerate() {
+            for p in 0..*count {
+                if owner(t, p, peers) != index || parts.contains_key(&(t + 1, p)) {
+                    continue;
                 }
+                let next = resume.get(&(topic.clone(), p)).copied();
+                let high = kafka.high_watermark(&consumer, topic, p)?;
+                parts.insert(
+                    (t + 1, p),
+                    Part {
+                        topic: topic.clone(),
+                        next,
+                        end: high,
+                    },
+                );
+                added.push((t + 1, p));
             }
-            added
-        };
-    add_parts(&mut parts, &counts);
+        }
+        Ok(())
+    };
+    add_parts(&mut parts, &counts, &mut Vec::new())?;
     let assign =
         |consumer: &super::KafkaConsumer, parts: &BTreeMap<(usize, i32), Part>| -> Result<()> {
             let list: Vec<(String, i32, Option<i64>)> = parts
@@ -182,9 +181,7 @@ pub(crate) fn run_worker(
             let mut list = Vec::new();
             for p in 0..count {
                 let next = resume.get(&(topic.clone(), p)).copied();
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, p, Duration::from_secs(10))
-                    .unwrap_or((0, 0));
+                let high = kafka.high_watermark(&consumer, topic, p)?;
                 ends.insert(p, (next, high));
                 list.push((topic.clone(), p, next));
             }
@@ -207,7 +204,7 @@ pub(crate) fn run_worker(
         None => 0,
     };
     let mut epoch = epoch_base + 1;
-    advance(worker, &mut graph, epoch);
+    advance(worker, &mut graph, epoch, &control)?;
     let mut entities = 0u64;
     let mut catalog_positions: BTreeMap<i32, i64> = BTreeMap::new();
     // Catalog bootstrap: the whole topic as of now, in the first epoch, before any comment.
@@ -223,12 +220,15 @@ pub(crate) fn run_worker(
                 catalog_positions.insert(*p, *next);
             }
         }
-        let deadline = Instant::now() + kafka.connect_timeout;
+        // The wait is for progress: a broker that is down for longer than connect_timeout
+        // while the catalog loads fails the start, like one that is down at start.
+        let mut deadline = Instant::now() + kafka.connect_timeout;
         while !pending.is_empty() {
             if Instant::now() > deadline {
                 anyhow::bail!(
-                    "could not read the catalog topic {topic:?} to its end within kafka.connect_timeout ({:?})",
-                    kafka.connect_timeout
+                    "could not read the catalog topic {topic:?} to its end: no message for kafka.connect_timeout ({:?}){}",
+                    kafka.connect_timeout,
+                    consumer.context().last_error().map_or(String::new(), |e| format!("; last client error: {e}"))
                 );
             }
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
@@ -241,6 +241,7 @@ pub(crate) fn run_worker(
                     continue;
                 }
             };
+            deadline = Instant::now() + kafka.connect_timeout;
             let (partition, offset) = (message.partition(), message.offset());
             catalog_positions.insert(partition, offset + 1);
             if offset + 1 >= ends.get(&partition).map_or(0, |e| e.1) {
@@ -481,7 +482,7 @@ pub(crate) fn run_worker(
         }
         pending_epochs.push_back((epoch, epoch_started));
         epoch += 1;
-        advance(worker, &mut graph, epoch);
+        advance(worker, &mut graph, epoch, &control)?;
         if index == 0 {
             crate::lake::crash_point("epoch");
         }
@@ -501,8 +502,12 @@ pub(crate) fn run_worker(
         // New partitions (not in bounded runs: their end is fixed at start).
         if !kafka.bounded && last_metadata.elapsed() >= kafka.metadata_refresh {
             last_metadata = Instant::now();
-            if let Ok(counts) = kafka.wait_for_topics(&consumer, &kafka.topics) {
-                let added = add_parts(&mut parts, &counts);
+            // One attempt (a broker that is down is asked again at the next refresh).
+            if let Ok(counts) = kafka.partition_counts(&consumer, &kafka.topics) {
+                let mut added = Vec::new();
+                if let Err(error) = add_parts(&mut parts, &counts, &mut added) {
+                    tracing::warn!(worker = index, %error, "cannot add the new partitions yet; retrying at the next metadata refresh");
+                }
                 if !added.is_empty() {
                     tracing::info!(
                         worker = index,
@@ -517,13 +522,8 @@ pub(crate) fn run_worker(
     // Close: every worker moves past the last epoch and the graph drains.
     pending_epochs.push_back((epoch, Instant::now()));
     epoch += 1;
-    graph.comments.advance_to(epoch);
-    graph.control.advance_to(epoch);
-    graph.comments.flush();
-    graph.control.flush();
-    while graph.probe.less_than(&epoch) {
-        worker.step();
-    }
+    advance(worker, &mut graph, epoch, &control)?;
+    finish_before(worker, &graph, epoch, &control)?;
     drop(signal_input);
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
     // The end: no catch-up left to hold anything back.
