@@ -32,6 +32,8 @@ COPY chatter.example.toml /etc/chatter/chatter.example.toml
 USER chatter
 WORKDIR /var/lib/chatter
 VOLUME ["/var/lib/chatter"]
+# /healthz and /readyz when the config sets [http] listen (ops/docker/chatter.toml does).
+EXPOSE 8080
 # Healthy while snapshots keep being published (the lake is the checkpoint; a pipeline that
 # stopped making progress stops publishing them).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \

@@ -14,6 +14,9 @@
 #                                              started without auth; with sqlite storage it
 #                                              survives a restart with auth)
 #   CHATTER_BROKER_AUTH=1 ops/broker.sh start … require SASL authentication
+#   ops/broker.sh add-partitions DIR TOPIC N   grow TOPIC to N partitions in the sqlite store of
+#                                              the (stopped) broker of DIR: tansu 0.6 answers
+#                                              CreatePartitions with UnsupportedFeature
 #
 # sqlite storage survives a broker restart (stop, then start with the same DIR).
 set -euo pipefail
@@ -22,7 +25,7 @@ cache="${CHATTER_CACHE:-$HOME/.cache/chatter}"
 bin="$cache/tansu/bin/tansu"
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -86,10 +89,35 @@ stop() {
   rm -f "$dir/broker.pid"
 }
 
+add_partitions() {
+  local dir=${1:?}; local topic=${2:?}; local count=${3:?}
+  if [ -f "$dir/broker.pid" ] && kill -0 "$(cat "$dir/broker.pid")" 2>/dev/null; then
+    echo "ops/broker.sh: the broker of $dir runs: stop it first" >&2
+    exit 1
+  fi
+  python3 - "$dir/tansu/broker.db" "$topic" "$count" <<'PY'
+import sqlite3, sys
+path, topic, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+db = sqlite3.connect(path)
+row = db.execute("select id, partitions from topic where name = ?", (topic,)).fetchone()
+if row is None:
+    sys.exit(f"ops/broker.sh: no topic {topic!r} in {path}")
+topic_id, partitions = row
+if count <= partitions:
+    sys.exit(f"ops/broker.sh: {topic} has {partitions} partitions already")
+db.execute("update topic set partitions = ? where id = ?", (count, topic_id))
+for partition in range(partitions, count):
+    cursor = db.execute("insert into topition (topic, partition) values (?, ?)", (topic_id, partition))
+    db.execute("insert into watermark (topition) values (?)", (cursor.lastrowid,))
+db.commit()
+PY
+}
+
 case "${1:-}" in
   install) install; echo "$bin" ;;
   start) shift; [ $# -ge 1 ] || usage; start "$@" ;;
   stop) shift; [ $# -ge 1 ] || usage; stop "$1" ;;
+  add-partitions) shift; [ $# -ge 3 ] || usage; add_partitions "$@" ;;
   user) shift; [ $# -ge 3 ] || usage; install
         "$bin" user create --broker "tcp://127.0.0.1:$1" "$2" "$3" ;;
   *) usage ;;

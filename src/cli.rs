@@ -170,6 +170,10 @@ pub struct RunArgs {
     /// A file with one host:port per line, for each process in order (with --processes > 1).
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Serve /healthz and /readyz on this host:port, like 127.0.0.1:8080 (default: http.listen;
+    /// none when empty).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -677,6 +681,11 @@ fn run(args: RunArgs) -> Result<()> {
         windows_out: args.windows_out.clone(),
         kafka,
         cluster,
+        http: args
+            .http
+            .clone()
+            .or_else(|| Some(config.http.listen.clone()))
+            .filter(|listen| !listen.trim().is_empty()),
         lake: if args.no_lake {
             None
         } else {

@@ -19,6 +19,15 @@ pub struct Config {
     pub extract: ExtractSection,
     pub output: OutputConfig,
     pub kafka: KafkaConfig,
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the run's HTTP endpoint (`/healthz`, `/readyz`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// host:port to listen on, like "127.0.0.1:8080" ("" = no HTTP; `--http` overrides).
+    pub listen: String,
 }
 
 /// `[kafka]`: the Kafka source and sinks (used when `input.source = "kafka"` or `--kafka`).

@@ -5,6 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod gen;
+pub mod health;
+pub mod http;
 pub mod kafka;
 pub mod lake;
 pub mod runtime;

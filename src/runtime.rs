@@ -8,6 +8,7 @@
 //! end of input a flush makes every window seen final, so its alerts are emitted.
 
 use crate::decode::{decode_comment, decode_entity, DecodeLimits, Reason};
+use crate::health::{Health, Phase};
 use crate::lake::tables::DeadLetterRecord;
 use crate::lake::writer::{LakeShared, RestorePlan};
 use crate::lake::{FilePosition, Lake, Snapshot, Sources};
@@ -45,6 +46,8 @@ pub struct RunSettings {
     pub kafka: Option<crate::kafka::KafkaSettings>,
     /// This process's place in a timely cluster (None: one process).
     pub cluster: Option<Cluster>,
+    /// Serve /healthz and /readyz on this host:port.
+    pub http: Option<String>,
 }
 
 /// `--processes N --process I --hosts FILE`.
@@ -298,6 +301,24 @@ pub fn run(
     alerts_out: Box<dyn Write + Send>,
     dead_letters: DeadLetters,
 ) -> Result<RunSummary> {
+    // Kafka workers report every 500 ms; one silent for 10 s is blocked.
+    let heartbeat = settings.kafka.as_ref().map(|_| Duration::from_secs(10));
+    let health = Arc::new(Health::new(settings.workers.max(1), heartbeat));
+    if let Some(listen) = &settings.http {
+        crate::http::serve(listen, health.clone())
+            .map_err(|e| anyhow::Error::new(crate::cli::UsageError(e)))?;
+    }
+    let result = run_with(settings, alerts_out, dead_letters, &health);
+    health.phase(Phase::Finished, None);
+    result
+}
+
+fn run_with(
+    settings: RunSettings,
+    alerts_out: Box<dyn Write + Send>,
+    dead_letters: DeadLetters,
+    health: &Arc<Health>,
+) -> Result<RunSummary> {
     let windows_out: Arc<Mutex<Option<Box<dyn Write + Send>>>> =
         Arc::new(Mutex::new(match &settings.windows_out {
             Some(path) => Some(crate::sink::open_output(path)?),
@@ -366,10 +387,15 @@ pub fn run(
             // The brokers answer and the input topics exist (or a clear error, within
             // kafka.connect_timeout), before anything else talks to them.
             let consumer = kafka.consumer("chatter-check")?;
-            kafka.wait_for_topics(&consumer, &kafka.topics)?;
+            health.phase(
+                Phase::Connecting,
+                Some(format!("connecting to the Kafka brokers {}", kafka.brokers)),
+            );
+            kafka.wait_for_topics(&consumer, &kafka.topics, Some(health))?;
+            health.phase(Phase::Starting, None);
             if let Some(topic) = &kafka.entities_topic {
                 kafka
-                    .wait_for_topics(&consumer, std::slice::from_ref(topic))
+                    .wait_for_topics(&consumer, std::slice::from_ref(topic), None)
                     .map_err(|e| anyhow!("{e:#} (or set kafka.entities_topic = \"\" to run without a catalog topic)"))?;
             }
             let sinks = crate::kafka::Sinks::new(kafka)?;
@@ -412,7 +438,7 @@ pub fn run(
         progress.clone(),
         windows_out.clone(),
         (lake, stop, stop_at, restore_time.clone(), failed),
-        sinks.clone(),
+        (sinks.clone(), health.clone()),
     );
     let guards = timely::execute(timely_config, move |worker| {
         let (
@@ -425,7 +451,7 @@ pub fn run(
             progress,
             windows,
             (lake, stop, stop_at, restore_time, failed),
-            sinks,
+            (sinks, health),
         ) = shared.clone();
         let outputs = Outputs {
             dead_letters: &dead_letters,
@@ -440,6 +466,7 @@ pub fn run(
             stop_at,
             restore_time,
             failed: failed.clone(),
+            health,
         };
         // A worker that fails (or panics) tells its peers, which stop waiting for it.
         let _on_panic = FailOnPanic(failed.clone());
@@ -571,6 +598,8 @@ pub(crate) struct RunControl {
     pub(crate) restore_time: Arc<Mutex<Option<Duration>>>,
     /// Set when a worker of this process failed: the others stop instead of waiting for it.
     pub(crate) failed: Arc<AtomicBool>,
+    /// What /readyz reports.
+    pub(crate) health: Arc<Health>,
 }
 
 /// The error of a worker that stopped because a peer failed.
@@ -953,6 +982,7 @@ fn run_worker(
     }
     let mut epoch = epoch_base + 1;
     advance(worker, &mut graph, epoch, &control)?;
+    control.health.source(index, None);
     let mut histogram = Histogram::<u64>::new(3).ok();
     let mut epoch_started = Instant::now();
     let mut pending_epochs: std::collections::VecDeque<(u64, Instant)> = Default::default();
@@ -1305,6 +1335,7 @@ mod tests {
                     stop_at: Arc::default(),
                     restore_time: Arc::default(),
                     failed: failed.clone(),
+                    health: Arc::new(Health::new(2, None)),
                 };
                 let mut graph = worker.dataflow::<u64, _, _>(|scope| {
                     dataflows::build(

@@ -333,6 +333,30 @@ fn bad_arguments_and_configs_exit_2_naming_the_problem() {
     let unknown = run_in(dir.path(), &["run", "--bogus"]);
     assert_eq!(unknown.status.code(), Some(2));
 
+    // An HTTP port in use: one line naming the flag, before any work.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    generated(dir.path(), 100, 1);
+    let http = run_in(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            "comments.jsonl",
+            "--entities",
+            "entities.jsonl",
+            "--no-lake",
+            "--http",
+            &addr,
+        ],
+    );
+    assert_eq!(http.status.code(), Some(2), "{}", stderr(&http));
+    let message = stderr(&http);
+    assert!(
+        message.contains(&addr) && message.contains("--http") && message.lines().count() == 1,
+        "{message}"
+    );
+
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chatter.example.toml");
     let ok = run_in(
         dir.path(),

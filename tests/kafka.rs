@@ -165,6 +165,8 @@ impl Broker {
                     })
                     .unwrap_or_default();
                 records.push(Record {
+                    partition: message.partition(),
+                    offset: message.offset(),
                     key: message.key().map(<[u8]>::to_vec),
                     value: message.payload().map(<[u8]>::to_vec),
                     headers,
@@ -172,6 +174,17 @@ impl Broker {
             }
         }
         records
+    }
+
+    /// The end offset of each partition of `topic` that holds messages, read to the end
+    /// (tansu's high watermark trails the last batch).
+    pub fn ends(&self, topic: &str) -> BTreeMap<i32, i64> {
+        let mut ends = BTreeMap::new();
+        for record in self.read_all(topic) {
+            let end = ends.entry(record.partition).or_insert(0);
+            *end = (*end).max(record.offset + 1);
+        }
+        ends
     }
 
     /// Committed offsets of the chatter consumer group for `topic`'s partitions.
@@ -215,6 +228,8 @@ impl Drop for Broker {
 }
 
 pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: BTreeMap<String, String>,
@@ -251,6 +266,12 @@ fn run_ok(mut command: Command) -> Output {
     let out = output_within(&mut command);
     assert!(out.status.success(), "chatter failed: {}", stderr(&out));
     out
+}
+
+/// The state tables of a bounded run over the topics as they are, into `dir/lake-ref`.
+fn bounded_reference(broker: &Broker, dir: &Path) -> BTreeMap<String, Vec<String>> {
+    run_ok(kafka_command(broker, dir, "lake-ref", "", &["--bounded"]));
+    state_tables(&dir.join("lake-ref"))
 }
 
 /// The state tables (the alert history depends on how partitions interleave in time, as
@@ -390,14 +411,7 @@ fn killed_with_sigkill_and_restarted_the_lake_equals_an_uninterrupted_run() {
         3,
         &["--batch-messages", "1"],
     );
-    run_ok(kafka_command(
-        &broker,
-        dir.path(),
-        "lake-ref",
-        "",
-        &["--bounded"],
-    ));
-    let want = state_tables(&dir.path().join("lake-ref"));
+    let want = bounded_reference(&broker, dir.path());
     // Killed after its 2nd snapshot is published, while writing its 2nd snapshot, and at its
     // 3rd epoch boundary (maybe before any snapshot: then the restart starts over). A bounded
     // run of this size has a handful of epochs and snapshots, how many depends on timing:
@@ -446,14 +460,7 @@ fn broker_restarted_mid_stream_loses_and_duplicates_nothing() {
     let broker = Broker::start("sqlite");
     let dir = tempfile::tempdir().unwrap();
     broker.gen("comments", "entities", 20_000, 3);
-    run_ok(kafka_command(
-        &broker,
-        dir.path(),
-        "lake-ref",
-        "",
-        &["--bounded"],
-    ));
-    let want = state_tables(&dir.path().join("lake-ref"));
+    let want = bounded_reference(&broker, dir.path());
     let mut command = kafka_command(
         &broker,
         dir.path(),
@@ -956,14 +963,7 @@ fn window_stats_topic_holds_the_final_rows_even_with_a_tiny_producer_queue() {
     let broker = Broker::start("memory");
     let dir = tempfile::tempdir().unwrap();
     broker.gen("comments", "entities", 5_000, 2);
-    run_ok(kafka_command(
-        &broker,
-        dir.path(),
-        "lake-ref",
-        "",
-        &["--bounded"],
-    ));
-    let want = state_tables(&dir.path().join("lake-ref"));
+    let want = bounded_reference(&broker, dir.path());
     let out = run_ok(kafka_command(
         &broker,
         dir.path(),
@@ -1036,4 +1036,179 @@ fn sasl_credentials_pass_through_kafka_options() {
         "{text}"
     );
     assert!(!text.contains("wrong\""), "{text}");
+}
+
+/// Stops a running chatter with SIGTERM; it must take its last snapshot and exit 0.
+fn terminate(child: Child) -> Output {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = finish_within(child, PROCESS_DEADLINE);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+/// One HTTP GET to 127.0.0.1:`port` (None while nothing answers): the status and the body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Some((status, body))
+}
+
+/// Polls `path` until it answers `want` with a body that contains `text`; fails with the
+/// last answer after `within`.
+fn wait_for_answer(port: u16, path: &str, want: u16, text: &str, within: Duration) -> String {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < within {
+        last = http_get(port, path);
+        if let Some((status, body)) = &last {
+            if *status == want && body.contains(text) {
+                return body.clone();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{path} did not answer {want} with {text:?} within {within:?}; last answer: {last:?}");
+}
+
+/// `/readyz` is 503 with the reason while the brokers cannot be reached (at start and in the
+/// middle of a run) and 200 while chatter reads; `/healthz` answers throughout; SIGTERM still
+/// ends the run cleanly.
+#[test]
+fn readyz_is_false_while_the_brokers_are_unreachable() {
+    let broker = Broker::start("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 2_000, 1);
+    broker.stop();
+    let port = free_port();
+    let mut command = kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "[http]\nlisten = \"127.0.0.1:0\"",
+        &["--http", &format!("127.0.0.1:{port}")],
+    );
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = wait_for_answer(
+        port,
+        "/readyz",
+        503,
+        "not reachable",
+        Duration::from_secs(20),
+    );
+    assert!(body.contains("\"phase\":\"connecting\""), "{body}");
+    let (status, body) = http_get(port, "/healthz").expect("/healthz answers");
+    assert_eq!(status, 200, "{body}");
+    let ready = || {
+        wait_for_answer(
+            port,
+            "/readyz",
+            200,
+            "\"ready\":true",
+            Duration::from_secs(30),
+        )
+    };
+    broker.up();
+    ready();
+    // The broker goes away in the middle of the run, and comes back.
+    broker.stop();
+    wait_for_answer(port, "/readyz", 503, "broker", Duration::from_secs(30));
+    broker.up();
+    ready();
+    terminate(child);
+    assert!(!lake_rows(&dir.path().join("lake"))["comments"].is_empty());
+}
+
+/// A partition added while chatter runs is found by the metadata refresh and read from its
+/// beginning: the lake then equals a fresh run's over the grown topic. (tansu 0.6 has no
+/// CreatePartitions, so the partitions are added to its sqlite store while it is stopped:
+/// `ops/broker.sh add-partitions`; the running chatter meets a broker restart too.)
+#[test]
+fn a_partition_added_while_running_is_read_from_its_beginning() {
+    let broker = Broker::start("sqlite");
+    let dir = tempfile::tempdir().unwrap();
+    broker.gen("comments", "entities", 2_000, 1);
+    let mut command = kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "metadata_refresh = \"500ms\"",
+        &["--snapshot-interval", "200ms"],
+    );
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for_commits = |ends: &BTreeMap<i32, i64>| {
+        let started = Instant::now();
+        loop {
+            let committed = broker.committed("chatter", "comments", ends.len() as i32);
+            if &committed == ends {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "chatter did not commit {ends:?} (committed: {committed:?})"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // Partition 0 read and committed (after a snapshot).
+    wait_for_commits(&broker.ends("comments"));
+    broker.stop();
+    let out = Command::new("bash")
+        .arg(script())
+        .args(["add-partitions"])
+        .arg(broker.dir.path())
+        .args(["comments", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    broker.up();
+    // New comments (another seed, the same catalog) spread over the three partitions.
+    let out = output_within(
+        chatter()
+            .args([
+                "gen",
+                "--comments",
+                "1000",
+                "--seed",
+                "9",
+                "--partitions",
+                "3",
+            ])
+            .args(["--to", &format!("kafka://{}/comments", broker.addr())])
+            .args(["--entities-topic", ""]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ends = broker.ends("comments");
+    assert_eq!(ends.len(), 3, "the new partitions hold messages: {ends:?}");
+    wait_for_commits(&ends);
+    terminate(child);
+    assert_same(
+        &state_tables(&dir.path().join("lake")),
+        &bounded_reference(&broker, dir.path()),
+        "a partition added while running",
+    );
 }

@@ -14,6 +14,7 @@ pub mod run;
 
 use crate::config::{duration, KafkaConfig};
 use crate::decode::Reason;
+use crate::health::{Health, Phase};
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -114,6 +115,8 @@ fn resolve(key: &str, value: &str) -> Result<String> {
 #[derive(Default)]
 pub struct ClientState {
     last: Mutex<Option<String>>,
+    /// Why no broker is connected (None: one is, or nothing is known yet).
+    down: Mutex<Option<String>>,
     highs: Mutex<std::collections::HashMap<(String, i32), i64>>,
 }
 
@@ -127,6 +130,12 @@ impl ClientState {
             .copied()
     }
 
+    /// Why the client has no broker connection, if it has none (from the statistics and the
+    /// "all brokers down" error).
+    pub fn brokers_down(&self) -> Option<String> {
+        self.down.lock().ok().and_then(|d| d.clone())
+    }
+
     /// The last error the client reported (e.g. an authentication failure).
     pub fn last_error(&self) -> Option<String> {
         self.last.lock().ok().and_then(|e| e.clone())
@@ -135,6 +144,24 @@ impl ClientState {
 
 impl ClientContext for ClientState {
     fn stats(&self, statistics: rdkafka::Statistics) {
+        // Brokers learned from metadata have node ids >= 0 (the bootstrap entries have -1).
+        let learned: Vec<&rdkafka::statistics::Broker> = statistics
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0)
+            .collect();
+        if !learned.is_empty() {
+            let down = (!learned.iter().any(|b| b.state == "UP")).then(|| {
+                let states: Vec<String> = learned
+                    .iter()
+                    .map(|b| format!("{} {}", b.nodename, b.state))
+                    .collect();
+                format!("no Kafka broker connected ({})", states.join(", "))
+            });
+            if let Ok(mut slot) = self.down.lock() {
+                *slot = down;
+            }
+        }
         let Ok(mut highs) = self.highs.lock() else {
             return;
         };
@@ -158,6 +185,11 @@ impl ClientContext for ClientState {
         if let Ok(mut slot) = self.last.lock() {
             if !(generic && slot.is_some()) {
                 *slot = Some(format!("{error}: {reason}"));
+            }
+        }
+        if generic {
+            if let Ok(mut slot) = self.down.lock() {
+                *slot = Some(format!("all Kafka brokers are down ({reason})"));
             }
         }
     }
@@ -284,7 +316,13 @@ impl KafkaSettings {
     /// Waits until the brokers answer (retrying with backoff up to `connect_timeout`), then
     /// returns the partition count of each of `topics`; a missing topic is an error naming it.
     /// For a consumer that is not assigned yet (it polls it for error events).
-    pub fn wait_for_topics(&self, consumer: &KafkaConsumer, topics: &[String]) -> Result<Vec<i32>> {
+    /// While it waits, `health` (if given) says why the run is not ready.
+    pub fn wait_for_topics(
+        &self,
+        consumer: &KafkaConsumer,
+        topics: &[String],
+        health: Option<&Health>,
+    ) -> Result<Vec<i32>> {
         let deadline = Instant::now() + self.connect_timeout;
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0;
@@ -309,6 +347,15 @@ impl KafkaSettings {
                         );
                     }
                     tracing::warn!(brokers = %self.brokers, attempt, %error, retry_in = ?backoff, "Kafka brokers not reachable yet; retrying");
+                    if let Some(health) = health {
+                        health.phase(
+                            Phase::Connecting,
+                            Some(format!(
+                                "Kafka brokers {} not reachable (attempt {attempt}, retrying until kafka.connect_timeout): {error}",
+                                self.brokers
+                            )),
+                        );
+                    }
                     // Wait while serving librdkafka's error events (they arrive through the
                     // poll queue; nothing else can: the consumer is not assigned yet).
                     let until = Instant::now() + backoff;
@@ -410,6 +457,38 @@ pub struct SinkContext {
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Messages a broker refused with an error that may pass (e.g. a broker shutting down
+    /// answers "unknown error"): `Sinks::flush` sends them again.
+    retry: Mutex<Vec<Unsent>>,
+}
+
+/// A message to send again.
+struct Unsent {
+    topic: String,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+}
+
+/// Delivery errors no retry can fix: the message or the permissions must change.
+fn permanent(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            MessageSizeTooLarge
+                | InvalidMessageSize
+                | InvalidMessage
+                | InvalidRecord
+                | MessageBatchTooLarge
+                | TopicAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | InvalidTopic
+                | InvalidRequiredAcks
+                | UnsupportedCompressionType
+                | Fatal
+        )
+    )
 }
 
 impl ClientContext for SinkContext {}
@@ -422,8 +501,20 @@ impl ProducerContext for SinkContext {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, message)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
                 use rdkafka::Message;
+                if !permanent(error) {
+                    tracing::warn!(topic = message.topic(), %error, "a broker refused a message; it will be sent again");
+                    if let Ok(mut retry) = self.retry.lock() {
+                        retry.push(Unsent {
+                            topic: message.topic().to_string(),
+                            key: message.key().unwrap_or_default().to_vec(),
+                            value: message.payload().map(<[u8]>::to_vec),
+                            headers: message.headers().map(|h| h.detach()),
+                        });
+                        return;
+                    }
+                }
+                self.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(topic = message.topic(), %error, "a message could not be delivered");
                 if let Ok(mut slot) = self.last_error.lock() {
                     *slot = Some(format!("{}: {error}", message.topic()));
@@ -476,6 +567,30 @@ impl Sinks {
     /// Sends one record; when the local queue is full, waits for it to drain (backpressure:
     /// the caller's worker, and with it the source, pauses).
     fn send(&self, topic: &str, key: &[u8], value: Option<&[u8]>, headers: Option<OwnedHeaders>) {
+        // While refused messages wait to be sent again, later ones queue behind them: the
+        // newest value of a key (window stats) stays the last one sent.
+        if let Ok(mut retry) = self.context().retry.lock() {
+            if !retry.is_empty() {
+                retry.push(Unsent {
+                    topic: topic.to_string(),
+                    key: key.to_vec(),
+                    value: value.map(<[u8]>::to_vec),
+                    headers,
+                });
+                return;
+            }
+        }
+        self.produce(topic, key, value, headers);
+    }
+
+    /// Hands one record to librdkafka, waiting while its queue is full.
+    fn produce(
+        &self,
+        topic: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) {
         let mut record = BaseRecord::to(topic).key(key);
         if let Some(value) = value {
             record = record.payload(value);
@@ -569,11 +684,36 @@ impl Sinks {
 
     /// Waits until everything sent so far is acknowledged, retrying (with a log line) while
     /// the brokers are unavailable: nothing is published as done before its outputs are.
+    /// Messages a broker refused with an error that may pass are sent again (at-least-once).
     pub fn flush(&self) {
         let mut attempt = 0;
         loop {
             match self.producer.flush(Duration::from_secs(5)) {
-                Ok(()) => return,
+                Ok(()) => {
+                    let unsent = self
+                        .context()
+                        .retry
+                        .lock()
+                        .map(|mut r| std::mem::take(&mut *r))
+                        .unwrap_or_default();
+                    if unsent.is_empty() {
+                        return;
+                    }
+                    if let Some((code, reason)) = self.producer.client().fatal_error() {
+                        // The producer cannot go on (idempotence broken); the snapshot that
+                        // covers these outputs is not published, so a restart sends them.
+                        self.context()
+                            .failed
+                            .fetch_add(unsent.len() as u64, Ordering::Relaxed);
+                        tracing::error!(?code, reason, "the Kafka producer failed fatally");
+                        return;
+                    }
+                    tracing::warn!(messages = unsent.len(), "sending refused messages again");
+                    std::thread::sleep(Duration::from_millis(200));
+                    for m in unsent {
+                        self.produce(&m.topic, &m.key, m.value.as_deref(), m.headers);
+                    }
+                }
                 Err(error) => {
                     attempt += 1;
                     tracing::warn!(%error, attempt, in_flight = self.producer.in_flight_count(), "waiting for the brokers to acknowledge output");
@@ -698,5 +838,48 @@ mod tests {
             assert!(after.contains(&w));
         }
         assert_ne!(source_id(1, 0), source_id(2, 0));
+    }
+
+    /// A broker that answers produce requests with "unknown error" (tansu does while it shuts
+    /// down) makes librdkafka fail those messages; flush sends them again, so none is lost.
+    #[test]
+    fn refused_messages_are_sent_again() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+        use rdkafka::Message;
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("chatter.alerts", 1, 1).unwrap();
+        let config = KafkaConfig {
+            brokers: cluster.bootstrap_servers(),
+            ..KafkaConfig::default()
+        };
+        let settings = KafkaSettings::from_config(&config).unwrap();
+        let sinks = Sinks::new(&settings).unwrap();
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN; 3],
+        );
+        for i in 0..50 {
+            sinks.alert(&format!("a{i}"), b"{}");
+        }
+        sinks.flush();
+        assert_eq!(sinks.context().failed.load(Ordering::Relaxed), 0);
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("group.id", "test")
+            .create()
+            .unwrap();
+        let mut list = rdkafka::TopicPartitionList::new();
+        list.add_partition_offset("chatter.alerts", 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        consumer.assign(&list).unwrap();
+        let mut keys = std::collections::BTreeSet::new();
+        let started = Instant::now();
+        while keys.len() < 50 && started.elapsed() < Duration::from_secs(20) {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                keys.insert(String::from_utf8_lossy(message.key().unwrap()).into_owned());
+            }
+        }
+        assert_eq!(keys.len(), 50, "{keys:?}");
     }
 }

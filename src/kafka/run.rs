@@ -13,6 +13,7 @@
 
 use super::{owner, provenance, source_id, KafkaSettings, Sinks};
 use crate::decode::{decode_comment, decode_entity, DecodeLimits, Reason};
+use crate::health::Phase;
 use crate::lake::tables::DeadLetterRecord;
 use crate::lake::{KafkaPosition, Sources};
 use crate::runtime::{
@@ -134,7 +135,7 @@ pub(crate) fn run_worker(
         })
         .unwrap_or_default();
     let consumer = kafka.consumer(&format!("chatter-{index}"))?;
-    let counts = kafka.wait_for_topics(&consumer, &kafka.topics)?;
+    let counts = kafka.wait_for_topics(&consumer, &kafka.topics, None)?;
     let mut parts: BTreeMap<(usize, i32), Part> = BTreeMap::new();
     // Adds the partitions of `counts` this worker owns and does not read yet (to `added`).
     let add_parts = |parts: &mut BTreeMap<(usize, i32), Part>,
@@ -176,7 +177,7 @@ pub(crate) fn run_worker(
     let catalog = match (&kafka.entities_topic, index) {
         (Some(topic), 0) => {
             let consumer = kafka.consumer("chatter-catalog")?;
-            let count = kafka.wait_for_topics(&consumer, std::slice::from_ref(topic))?[0];
+            let count = kafka.wait_for_topics(&consumer, std::slice::from_ref(topic), None)?[0];
             let mut ends = BTreeMap::new();
             let mut list = Vec::new();
             for p in 0..count {
@@ -400,6 +401,7 @@ pub(crate) fn run_worker(
 
         // Signals out.
         if control.stop.load(Ordering::SeqCst) && !stop_sent {
+            control.health.phase(Phase::Stopping, None);
             signal_input.send(Signal::StopRequested);
             stop_sent = true;
         }
@@ -415,6 +417,9 @@ pub(crate) fn run_worker(
         }
         if last_lag.elapsed() >= Duration::from_millis(500) {
             last_lag = Instant::now();
+            control
+                .health
+                .source(index, consumer.context().brokers_down());
             let lag: u64 = parts
                 .iter()
                 .map(|((_, p), part)| {
