@@ -17,7 +17,7 @@ pub mod language;
 pub mod sentiment;
 
 use crate::model::{Entity, EntityKey};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -116,12 +116,166 @@ impl ExtractConfig {
 /// The catalog compiled for matching. Immutable; rebuilt when the catalog changes.
 pub struct Matcher {
     /// Case-sensitive bare symbols over the NFKC text.
-    exact: Option<AhoCorasick>,
+    exact: TokenIndex,
     exact_targets: Vec<Vec<EntityKey>>,
     /// `$symbol` cashtags and aliases over the folded (lower-case, whitespace-collapsed) text.
-    folded: Option<AhoCorasick>,
+    folded: TokenIndex,
     folded_targets: Vec<(PatternKind, Vec<EntityKey>)>,
     entity_count: usize,
+}
+
+/// Patterns found through their leading words instead of an automaton pass over the text.
+///
+/// A match that passes the boundary rules starts where an alphanumeric run of the text
+/// starts (or at the `$` just before one, for cashtags), and the pattern's leading run is
+/// exactly that run of the text: the pattern's next character is not alphanumeric, or the
+/// pattern ends there and the boundary after it is checked. The same holds for the pattern's
+/// second run, if it has one, and the text's next run. So a pattern is keyed by its text up to
+/// the end of its second run (or of its only run), and two hash probes per run of the text (the
+/// run alone, and the run with the separator and the next run) find every candidate; a prefix
+/// comparison confirms it and the caller checks the boundaries as before. Two runs rather
+/// than one keep "the …" or "bank of …" aliases from making every "the" a candidate. The few
+/// patterns that start otherwise (with punctuation) are searched by an automaton.
+struct TokenIndex {
+    patterns: Vec<Box<str>>,
+    /// Key (with its `$`, if any) → patterns.
+    by_key: HashMap<Box<str>, Vec<u32>, ahash::RandomState>,
+    /// Patterns without a leading run, and their automaton.
+    rest: Option<(AhoCorasick, Vec<u32>)>,
+}
+
+/// Calls `on_run(start, end)` for every alphanumeric run, given each character's offset and
+/// whether it is alphanumeric (a byte loop for ASCII text, a char loop otherwise).
+fn runs(
+    chars: impl Iterator<Item = (usize, bool)>,
+    len: usize,
+    on_run: &mut impl FnMut(usize, usize),
+) {
+    let mut start = None;
+    for (i, alphanumeric) in chars {
+        match (alphanumeric, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                on_run(s, i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        on_run(s, len);
+    }
+}
+
+/// The end of the alphanumeric run that starts `text`, or 0.
+fn run_end(text: &str) -> usize {
+    text.char_indices()
+        .find(|(_, c)| !c.is_alphanumeric())
+        .map_or(text.len(), |(i, _)| i)
+}
+
+/// A pattern's key: its text up to the end of its second alphanumeric run, or of its only one
+/// (after a leading `$`); None when it does not start with a run.
+fn key(pattern: &str) -> Option<&str> {
+    let skip = usize::from(pattern.starts_with('$'));
+    let first = skip + run_end(&pattern[skip..]);
+    if first == skip {
+        return None;
+    }
+    let gap = pattern[first..]
+        .char_indices()
+        .find(|(_, c)| c.is_alphanumeric())
+        .map(|(i, _)| first + i);
+    Some(match gap {
+        Some(second) => &pattern[..second + run_end(&pattern[second..])],
+        None => &pattern[..first],
+    })
+}
+
+impl TokenIndex {
+    fn build<'a>(patterns: impl IntoIterator<Item = &'a String>) -> TokenIndex {
+        let patterns: Vec<Box<str>> = patterns.into_iter().map(|p| p.as_str().into()).collect();
+        let mut by_key: HashMap<Box<str>, Vec<u32>, ahash::RandomState> =
+            HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut rest = Vec::new();
+        for (i, pattern) in patterns.iter().enumerate() {
+            match key(pattern) {
+                Some(key) => by_key.entry(key.into()).or_default().push(i as u32),
+                None => rest.push(i as u32),
+            }
+        }
+        let rest = if rest.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(rest.iter().map(|&i| patterns[i as usize].as_bytes()))
+                .ok()
+                .map(|ac| (ac, rest))
+        };
+        TokenIndex {
+            patterns,
+            by_key,
+            rest,
+        }
+    }
+
+    /// Calls `hit(pattern, start, end)` for every occurrence in `text` of a pattern that
+    /// starts at a run (or at the `$` before one), and of every pattern without a leading run.
+    fn find(&self, text: &str, mut hit: impl FnMut(usize, usize, usize)) {
+        if self.patterns.is_empty() {
+            return;
+        }
+        let bytes = text.as_bytes();
+        let mut probe = |start: usize, end: usize| {
+            if let Some(candidates) = self.by_key.get(&text[start..end]) {
+                for &i in candidates {
+                    let pattern = &self.patterns[i as usize];
+                    if bytes[start..].starts_with(pattern.as_bytes()) {
+                        hit(i as usize, start, start + pattern.len());
+                    }
+                }
+            }
+        };
+        // A run [start, end), and where the next run ends (if there is one).
+        let mut at_run = |start: usize, end: usize, next_end: Option<usize>| {
+            let dollar = (start > 0 && bytes[start - 1] == b'$').then(|| start - 1);
+            for from in [Some(start), dollar].into_iter().flatten() {
+                probe(from, end);
+                if let Some(next_end) = next_end {
+                    probe(from, next_end);
+                }
+            }
+        };
+        let mut previous: Option<(usize, usize)> = None;
+        let mut on_run = |start: usize, end: usize| {
+            if let Some((s, e)) = previous {
+                at_run(s, e, Some(end));
+            }
+            previous = Some((start, end));
+        };
+        if text.is_ascii() {
+            runs(
+                bytes.iter().map(u8::is_ascii_alphanumeric).enumerate(),
+                text.len(),
+                &mut on_run,
+            );
+        } else {
+            runs(
+                text.char_indices().map(|(i, c)| (i, c.is_alphanumeric())),
+                text.len(),
+                &mut on_run,
+            );
+        }
+        if let Some((s, e)) = previous {
+            at_run(s, e, None);
+        }
+        if let Some((ac, ids)) = &self.rest {
+            for m in ac.find_overlapping_iter(text) {
+                hit(ids[m.pattern().as_usize()] as usize, m.start(), m.end());
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,29 +403,13 @@ impl Matcher {
                 entry.1.insert(key);
             }
         }
-        let build = |patterns: Vec<&String>, kind: Option<AhoCorasickKind>| {
-            if patterns.is_empty() {
-                return None;
-            }
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .kind(kind)
-                .build(patterns)
-                .ok()
-        };
-        // Symbols are short and use few distinct bytes: their DFA stays small (tens of MB for
-        // the 15.8k real tickers) and made the whole run 1.6x faster on real posts. Aliases are
-        // long and many: their DFA took ~160 MB more and ran slower (cache misses), so they
-        // keep the NFA the builder picks (BENCHMARKS.md).
-        let exact_ac = build(exact.keys().collect(), Some(AhoCorasickKind::DFA));
-        let folded_ac = build(folded.keys().collect(), None);
         Matcher {
-            exact: exact_ac,
+            exact: TokenIndex::build(exact.keys()),
             exact_targets: exact
                 .into_values()
                 .map(|keys| keys.into_iter().collect())
                 .collect(),
-            folded: folded_ac,
+            folded: TokenIndex::build(folded.keys()),
             folded_targets: folded
                 .into_values()
                 .map(|(kind, keys)| (kind, keys.into_iter().collect()))
@@ -296,24 +434,21 @@ impl Matcher {
         } else {
             text
         };
-        if let Some(exact) = &self.exact {
-            for hit in exact.find_overlapping_iter(text) {
-                if is_boundary_before(text, hit.start()) && is_boundary_after(text, hit.end()) {
-                    found.extend_from_slice(&self.exact_targets[hit.pattern().as_usize()]);
-                }
+        self.exact.find(text, |pattern, start, end| {
+            if is_boundary_before(text, start) && is_boundary_after(text, end) {
+                found.extend_from_slice(&self.exact_targets[pattern]);
             }
-        }
-        if let Some(folded_ac) = &self.folded {
+        });
+        if !self.folded.patterns.is_empty() {
             fold(text, &mut scratch.folded);
             let folded = scratch.folded.as_str();
-            for hit in folded_ac.find_overlapping_iter(folded) {
-                let (kind, keys) = &self.folded_targets[hit.pattern().as_usize()];
-                let before_ok =
-                    *kind == PatternKind::Cashtag || is_boundary_before(folded, hit.start());
-                if before_ok && is_boundary_after(folded, hit.end()) {
+            self.folded.find(folded, |pattern, start, end| {
+                let (kind, keys) = &self.folded_targets[pattern];
+                let before_ok = *kind == PatternKind::Cashtag || is_boundary_before(folded, start);
+                if before_ok && is_boundary_after(folded, end) {
                     found.extend_from_slice(keys);
                 }
-            }
+            });
         }
         found.sort_unstable();
         found.dedup();
@@ -538,5 +673,95 @@ mod tests {
         });
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(builds, 1);
+    }
+
+    /// The reference: an overlapping Aho-Corasick search over every pattern, with the same
+    /// boundary rules (what the matcher did before the token index).
+    fn by_automaton(matcher: &Matcher, text: &str) -> Vec<EntityKey> {
+        let mut found = Vec::new();
+        let mut normal = String::new();
+        let text = if nfkc(text, &mut normal) {
+            normal.as_str()
+        } else {
+            text
+        };
+        let search = |index: &TokenIndex, text: &str, hit: &mut dyn FnMut(usize, usize, usize)| {
+            if index.patterns.is_empty() {
+                return;
+            }
+            let ac = AhoCorasick::new(index.patterns.iter().map(|p| p.as_bytes())).unwrap();
+            for m in ac.find_overlapping_iter(text) {
+                hit(m.pattern().as_usize(), m.start(), m.end());
+            }
+        };
+        search(&matcher.exact, text, &mut |p, start, end| {
+            if is_boundary_before(text, start) && is_boundary_after(text, end) {
+                found.extend_from_slice(&matcher.exact_targets[p]);
+            }
+        });
+        let mut folded = String::new();
+        fold(text, &mut folded);
+        search(&matcher.folded, &folded, &mut |p, start, end| {
+            let (kind, keys) = &matcher.folded_targets[p];
+            if (*kind == PatternKind::Cashtag || is_boundary_before(&folded, start))
+                && is_boundary_after(&folded, end)
+            {
+                found.extend_from_slice(keys);
+            }
+        });
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn the_token_index_finds_what_an_automaton_search_finds() {
+        use rand::{Rng, SeedableRng};
+        let mut entities = catalog();
+        // Patterns that start with punctuation take the automaton path; others hold it inside.
+        entities.push(entity("NET", ".NET Foundation", &["'Murica Inc"]));
+        entities.push(entity("T", "AT&T Inc.", &["AT&T", "S&P 500 Tracker"]));
+        entities.push(entity("KO", "Coca-Cola", &["coca-cola", "Coke"]));
+        entities.push(entity("ÉA", "Électricité", &["Électricité de France"]));
+        let matcher = Matcher::build(
+            entities.iter().zip(0..).map(|(e, k)| (e, k as EntityKey)),
+            &ExtractConfig::default(),
+        );
+        let mut pieces: Vec<String> = Vec::new();
+        for e in &entities {
+            for p in e.aliases.iter().chain([&e.name, &e.id]) {
+                pieces.push(p.clone());
+                pieces.push(p.to_lowercase());
+                pieces.push(p.to_uppercase());
+                pieces.push(format!("${p}"));
+            }
+        }
+        for sep in [
+            " ", "  ", "\n", "$", ".", "-", "'", "&", "x", "1", "é", "ﬁ", "", "$$", " $", "_",
+        ] {
+            pieces.push(sep.to_string());
+        }
+        let seed: u64 = std::env::var("CHATTER_MATCH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(7);
+        println!("seed {seed} (CHATTER_MATCH_SEED=N repeats one)");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut scratch = Scratch::default();
+        let mut with_mentions = 0;
+        for case in 0..20_000 {
+            let n = rng.gen_range(1..8);
+            let text: String = (0..n)
+                .map(|_| pieces[rng.gen_range(0..pieces.len())].as_str())
+                .collect();
+            let want = by_automaton(&matcher, &text);
+            with_mentions += usize::from(!want.is_empty());
+            assert_eq!(
+                matcher.mentions(&text, &mut scratch),
+                want,
+                "case {case}: {text:?}"
+            );
+        }
+        assert!(with_mentions > 5_000, "{with_mentions} texts with mentions");
     }
 }
