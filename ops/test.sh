@@ -59,8 +59,9 @@ set +e
 cargo test --release --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
-failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+# Only cargo's own "test result:" lines count (a failing test's output may say "failed" too).
+passed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+failed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
 
 if [ ! -d ../shared/data ]; then
   echo "NOTE: ../shared/data is absent: the real-data test printed SKIPPED and asserted nothing."

@@ -24,7 +24,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// `[kafka]`, validated, with secrets resolved.
@@ -451,15 +451,23 @@ pub fn provenance(topic: &str, partition: i32, offset: i64) -> String {
     format!("kafka:{topic}:{partition}:{offset}")
 }
 
-/// Delivery bookkeeping of the producer.
+/// Delivery bookkeeping of the producer (it outlives a producer session, see `Sinks::flush`).
 #[derive(Default)]
-pub struct SinkContext {
+pub struct SinkState {
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
     last_error: Mutex<Option<String>>,
     /// Messages a broker refused with an error that may pass (e.g. a broker shutting down
     /// answers "unknown error"): `Sinks::flush` sends them again.
     retry: Mutex<Vec<Unsent>>,
+}
+
+impl SinkState {
+    /// Messages refused for good, or refused and not (yet) sent again.
+    pub fn undelivered(&self) -> u64 {
+        let waiting = self.retry.lock().map_or(0, |r| r.len() as u64);
+        self.failed.load(Ordering::Relaxed) + waiting
+    }
 }
 
 /// A message to send again.
@@ -491,20 +499,28 @@ fn permanent(error: &KafkaError) -> bool {
     )
 }
 
+/// The producer's context: the shared delivery bookkeeping.
+#[derive(Default, Clone)]
+pub struct SinkContext(Arc<SinkState>);
+
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let state = &self.0;
         match result {
             Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
+                state.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, message)) => {
                 use rdkafka::Message;
                 if !permanent(error) {
-                    tracing::warn!(topic = message.topic(), %error, "a broker refused a message; it will be sent again");
-                    if let Ok(mut retry) = self.retry.lock() {
+                    tracing::debug!(topic = message.topic(), %error, "a broker refused a message; it will be sent again");
+                    if let Ok(mut last) = state.last_error.lock() {
+                        *last = Some(format!("{}: {error}", message.topic()));
+                    }
+                    if let Ok(mut retry) = state.retry.lock() {
                         retry.push(Unsent {
                             topic: message.topic().to_string(),
                             key: message.key().unwrap_or_default().to_vec(),
@@ -514,9 +530,9 @@ impl ProducerContext for SinkContext {
                         return;
                     }
                 }
-                self.failed.fetch_add(1, Ordering::Relaxed);
+                state.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(topic = message.topic(), %error, "a message could not be delivered");
-                if let Ok(mut slot) = self.last_error.lock() {
+                if let Ok(mut slot) = state.last_error.lock() {
                     *slot = Some(format!("{}: {error}", message.topic()));
                 }
             }
@@ -526,7 +542,9 @@ impl ProducerContext for SinkContext {
 
 /// The producer of the alerts, window-stats and dead-letter topics (one per process).
 pub struct Sinks {
-    producer: ThreadedProducer<SinkContext>,
+    /// Replaced by a new session when a broker keeps refusing (see `flush`).
+    producer: RwLock<ThreadedProducer<SinkContext>>,
+    state: Arc<SinkState>,
     pub settings: KafkaSettings,
     /// Largest value sent to the DLQ; longer originals are cut (the lake keeps them whole).
     dlq_max_bytes: usize,
@@ -534,6 +552,21 @@ pub struct Sinks {
 
 impl Sinks {
     pub fn new(settings: &KafkaSettings) -> Result<Sinks> {
+        let context = SinkContext::default();
+        let state = context.0.clone();
+        Ok(Sinks {
+            producer: RwLock::new(Self::producer(settings, context)?),
+            state,
+            settings: settings.clone(),
+            dlq_max_bytes: 900 * 1024,
+        })
+    }
+
+    /// A producer session (its own producer id when idempotent).
+    fn producer(
+        settings: &KafkaSettings,
+        context: SinkContext,
+    ) -> Result<ThreadedProducer<SinkContext>> {
         let idempotence = if settings.idempotence {
             "true"
         } else {
@@ -551,17 +584,18 @@ impl Sinks {
                 ("compression.type", "lz4"),
                 ("queue.buffering.max.messages", "100000"),
             ])
-            .create_with_context(SinkContext::default())
+            .create_with_context(context)
             .context("cannot create the Kafka producer: check kafka.options")?;
-        Ok(Sinks {
-            producer,
-            settings: settings.clone(),
-            dlq_max_bytes: 900 * 1024,
-        })
+        Ok(producer)
     }
 
-    pub fn context(&self) -> &SinkContext {
-        self.producer.context()
+    /// The delivery bookkeeping.
+    pub fn context(&self) -> &SinkState {
+        &self.state
+    }
+
+    fn session(&self) -> std::sync::RwLockReadGuard<'_, ThreadedProducer<SinkContext>> {
+        self.producer.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends one record; when the local queue is full, waits for it to drain (backpressure:
@@ -600,7 +634,7 @@ impl Sinks {
         }
         let mut waited = 0u32;
         loop {
-            match self.producer.send(record) {
+            match self.session().send(record) {
                 Ok(()) => return,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
@@ -685,13 +719,20 @@ impl Sinks {
     /// Waits until everything sent so far is acknowledged, retrying (with a log line) while
     /// the brokers are unavailable: nothing is published as done before its outputs are.
     /// Messages a broker refused with an error that may pass are sent again (at-least-once).
+    ///
+    /// A broker that refuses again after a resend gets a new producer session. An idempotent
+    /// producer numbers its messages, and after a refused batch a broker may refuse every
+    /// later number (tansu does, with "unknown error", after a restart). A new session has a
+    /// new producer id and starts its numbers afresh, as librdkafka's own epoch bump would.
     pub fn flush(&self) {
         let mut attempt = 0;
+        let mut rounds = 0u32;
         loop {
-            match self.producer.flush(Duration::from_secs(5)) {
+            let flushed = self.session().flush(Duration::from_secs(5));
+            match flushed {
                 Ok(()) => {
                     let unsent = self
-                        .context()
+                        .state
                         .retry
                         .lock()
                         .map(|mut r| std::mem::take(&mut *r))
@@ -699,24 +740,38 @@ impl Sinks {
                     if unsent.is_empty() {
                         return;
                     }
-                    if let Some((code, reason)) = self.producer.client().fatal_error() {
-                        // The producer cannot go on (idempotence broken); the snapshot that
-                        // covers these outputs is not published, so a restart sends them.
-                        self.context()
-                            .failed
-                            .fetch_add(unsent.len() as u64, Ordering::Relaxed);
-                        tracing::error!(?code, reason, "the Kafka producer failed fatally");
-                        return;
+                    rounds += 1;
+                    let fatal = self.session().client().fatal_error();
+                    tracing::warn!(
+                        messages = unsent.len(),
+                        round = rounds,
+                        last_error = self.last_error().unwrap_or_default(),
+                        "the brokers refused messages; sending them again"
+                    );
+                    if rounds >= 2 || fatal.is_some() {
+                        match Self::producer(&self.settings, SinkContext(self.state.clone())) {
+                            Ok(fresh) => {
+                                tracing::warn!(?fatal, "starting a new Kafka producer session");
+                                *self.producer.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "cannot start a new producer session")
+                            }
+                        }
                     }
-                    tracing::warn!(messages = unsent.len(), "sending refused messages again");
-                    std::thread::sleep(Duration::from_millis(200));
+                    // Back off: 200 ms, doubling to 5 s.
+                    let pause = Duration::from_millis(200)
+                        .saturating_mul(1 << (rounds - 1).min(5))
+                        .min(Duration::from_secs(5));
+                    std::thread::sleep(pause);
                     for m in unsent {
                         self.produce(&m.topic, &m.key, m.value.as_deref(), m.headers);
                     }
                 }
                 Err(error) => {
                     attempt += 1;
-                    tracing::warn!(%error, attempt, in_flight = self.producer.in_flight_count(), "waiting for the brokers to acknowledge output");
+                    let in_flight = self.session().in_flight_count();
+                    tracing::warn!(%error, attempt, in_flight, "waiting for the brokers to acknowledge output");
                 }
             }
         }
@@ -742,11 +797,7 @@ impl Sinks {
 
     /// The last delivery failure, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.context()
-            .last_error
-            .lock()
-            .ok()
-            .and_then(|e| e.clone())
+        self.state.last_error.lock().ok().and_then(|e| e.clone())
     }
 }
 
@@ -841,7 +892,8 @@ mod tests {
     }
 
     /// A broker that answers produce requests with "unknown error" (tansu does while it shuts
-    /// down) makes librdkafka fail those messages; flush sends them again, so none is lost.
+    /// down, and after a restart) makes librdkafka fail those messages; flush sends them
+    /// again, in a new producer session from the second refusal on, so none is lost.
     #[test]
     fn refused_messages_are_sent_again() {
         use rdkafka::mocking::MockCluster;
@@ -857,7 +909,7 @@ mod tests {
         let sinks = Sinks::new(&settings).unwrap();
         cluster.request_errors(
             RDKafkaApiKey::Produce,
-            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN; 3],
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN; 4],
         );
         for i in 0..50 {
             sinks.alert(&format!("a{i}"), b"{}");

@@ -142,10 +142,7 @@ pub fn from_topic(
     producer
         .flush(Duration::from_secs(60))
         .context("the brokers did not acknowledge the replayed messages")?;
-    let failed = producer
-        .context()
-        .failed
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let failed = producer.context().0.undelivered();
     if failed > 0 {
         bail!("{failed} replayed message(s) could not be delivered: check the target topics exist");
     }
