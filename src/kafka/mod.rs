@@ -478,6 +478,17 @@ struct Unsent {
     headers: Option<OwnedHeaders>,
 }
 
+impl Unsent {
+    fn new(topic: &str, key: &[u8], value: Option<&[u8]>, headers: Option<OwnedHeaders>) -> Self {
+        Unsent {
+            topic: topic.to_string(),
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+            headers,
+        }
+    }
+}
+
 /// Delivery errors no retry can fix: the message or the permissions must change.
 fn permanent(error: &KafkaError) -> bool {
     use RDKafkaErrorCode::*;
@@ -521,12 +532,12 @@ impl ProducerContext for SinkContext {
                         *last = Some(format!("{}: {error}", message.topic()));
                     }
                     if let Ok(mut retry) = state.retry.lock() {
-                        retry.push(Unsent {
-                            topic: message.topic().to_string(),
-                            key: message.key().unwrap_or_default().to_vec(),
-                            value: message.payload().map(<[u8]>::to_vec),
-                            headers: message.headers().map(|h| h.detach()),
-                        });
+                        retry.push(Unsent::new(
+                            message.topic(),
+                            message.key().unwrap_or_default(),
+                            message.payload(),
+                            message.headers().map(|h| h.detach()),
+                        ));
                         return;
                     }
                 }
@@ -605,12 +616,7 @@ impl Sinks {
         // newest value of a key (window stats) stays the last one sent.
         if let Ok(mut retry) = self.context().retry.lock() {
             if !retry.is_empty() {
-                retry.push(Unsent {
-                    topic: topic.to_string(),
-                    key: key.to_vec(),
-                    value: value.map(<[u8]>::to_vec),
-                    headers,
-                });
+                retry.push(Unsent::new(topic, key, value, headers));
                 return;
             }
         }

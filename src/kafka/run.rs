@@ -261,9 +261,6 @@ pub(crate) fn run_worker(
         }
         tracing::info!(entities, topic, "catalog loaded");
     }
-    if let Some(lake) = lake {
-        let _ = lake;
-    }
     let mut snapshots = Snapshots::new(plan.as_deref(), peers);
     let mut next_id = lake.map_or(1, |l| l.next_id);
     let mut last_snapshot = Instant::now();
