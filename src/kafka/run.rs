@@ -44,8 +44,8 @@ enum Signal {
     StopRequested,
     /// A bounded run's worker has read all its partitions to their end offsets.
     Done(usize),
-    /// A worker's consumer lag in records.
-    Lag(usize, u64),
+    /// A worker's backlog for an epoch (see [`Backlog`]): worker, epoch, records.
+    Lag(usize, u64, u64),
     /// Worker 0's decision: nobody reads past this epoch.
     StopAt(u64),
 }
@@ -271,8 +271,8 @@ pub(crate) fn run_worker(
     let mut stop_sent = false;
     let mut done_sent = false;
     let mut done: BTreeSet<usize> = BTreeSet::new();
-    let mut lags: BTreeMap<usize, u64> = BTreeMap::new();
-    let mut last_lag = Instant::now() - Duration::from_secs(1);
+    let mut backlog = Backlog::new(peers);
+    let mut my_backlog = 0u64;
     let mut last_metadata = Instant::now();
     let mut emitter = Emitter {
         index,
@@ -298,6 +298,8 @@ pub(crate) fn run_worker(
         // One epoch of reading.
         let epoch_started = Instant::now();
         let mut epoch_max = i64::MIN;
+        let waiting = lag(&consumer, &parts);
+        let records_before = records;
         let until = epoch_started + kafka.epoch_interval;
         while stop_at.is_none() {
             let now = Instant::now();
@@ -314,7 +316,7 @@ pub(crate) fn run_worker(
                 since_step = 0;
                 worker.step();
                 if index == 0 {
-                    emitter.drain(&graph, &lags);
+                    emitter.drain(&graph, &backlog, false);
                 }
             }
             let Some(message) = consumer.poll((until - now).min(Duration::from_millis(2))) else {
@@ -412,22 +414,18 @@ pub(crate) fn run_worker(
                 "read every assigned partition to its end"
             );
         }
-        if last_lag.elapsed() >= Duration::from_millis(500) {
-            last_lag = Instant::now();
-            control
-                .health
-                .source(index, consumer.context().brokers_down());
-            let lag: u64 = parts
-                .iter()
-                .map(|((_, p), part)| {
-                    let high = consumer
-                        .context()
-                        .high(&part.topic, *p)
-                        .map_or(part.end, |high| high.max(part.end));
-                    (high - part.next.unwrap_or(0)).max(0) as u64
-                })
-                .sum();
-            signal_input.send(Signal::Lag(index, lag));
+        control
+            .health
+            .source(index, consumer.context().brokers_down());
+        // This epoch's backlog: what waited at its start, or, for an epoch that read nothing
+        // from an empty backlog, the previous epoch's (its alerts still come from that input).
+        if records > records_before || waiting > 0 {
+            my_backlog = waiting;
+        }
+        if index == 0 {
+            backlog.report(index, epoch, my_backlog);
+        } else {
+            signal_input.send(Signal::Lag(index, epoch, my_backlog));
         }
         signal_input.flush();
         // Signals in.
@@ -438,9 +436,8 @@ pub(crate) fn run_worker(
                 Signal::Done(w) => {
                     done.insert(w);
                 }
-                Signal::Lag(w, lag) => {
-                    lags.insert(w, lag);
-                }
+                Signal::Lag(w, at, value) if index == 0 => backlog.report(w, at, value),
+                Signal::Lag(..) => {}
                 Signal::StopAt(at) => {
                     stop_at.get_or_insert(at);
                 }
@@ -488,7 +485,12 @@ pub(crate) fn run_worker(
         if index == 0 {
             crate::lake::crash_point("epoch");
         }
-        emitter.drain(&graph, &lags);
+        emitter.drain(&graph, &backlog, false);
+        if index == 0 {
+            let table = graph.table.borrow();
+            let oldest = table.events.first().map_or(u64::MAX, |event| event.time);
+            backlog.prune_before(table.progress.time.min(oldest));
+        }
         record_finished(&graph, &mut pending_epochs, histogram.as_mut());
         if let Some(lake) = lake.filter(|_| index == 0) {
             publish(
@@ -528,8 +530,8 @@ pub(crate) fn run_worker(
     finish_before(worker, &graph, epoch, &control)?;
     drop(signal_input);
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
-    // The end: no catch-up left to hold anything back.
-    emitter.drain(&graph, &BTreeMap::new());
+    // The end: every event goes, judged by the reports received.
+    emitter.drain(&graph, &backlog, true);
     let suppressed = emitter.suppressed;
     sinks.flush();
     if let Some(lake) = lake.filter(|_| index == 0) {
@@ -706,9 +708,17 @@ struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
-    /// Drains the graph; `lags` (records, by worker) decide whether this is catch-up.
-    fn drain(&mut self, graph: &Graph, lags: &BTreeMap<usize, u64>) {
-        let catching_up = lags.values().sum::<u64>() > self.kafka.catch_up_lag;
+    /// Drains the graph; an alert event is catch-up when the backlog of the epoch that decided
+    /// it was above `catch_up_lag`. Events wait until every worker reported its backlog for
+    /// their epoch, unless `last`.
+    fn drain(&mut self, graph: &Graph, backlog: &Backlog, last: bool) {
+        let threshold = self.kafka.catch_up_lag;
+        let catching_up = |epoch: u64| backlog.at(epoch) > threshold;
+        let through = if last {
+            Some(u64::MAX)
+        } else {
+            backlog.through()
+        };
         self.suppressed += drain(
             graph,
             self.index,
@@ -717,8 +727,82 @@ impl Emitter<'_> {
             self.sinks,
             self.outputs,
             &mut self.velocity,
+            through,
             catching_up,
         );
+    }
+}
+
+/// The consumer lag in records of a worker's partitions: the high watermark (from the
+/// statistics, or the end offset at start until they arrive) minus the next offset to read.
+fn lag(consumer: &super::KafkaConsumer, parts: &BTreeMap<(usize, i32), Part>) -> u64 {
+    parts
+        .iter()
+        .map(|((_, p), part)| {
+            let high = consumer
+                .context()
+                .high(&part.topic, *p)
+                .map_or(part.end, |high| high.max(part.end));
+            (high - part.next.unwrap_or(0)).max(0) as u64
+        })
+        .sum()
+}
+
+/// Catch-up, by epoch. Every worker reports, each epoch, the records that waited at its
+/// start (an epoch that read nothing from an empty backlog keeps the previous value: its alerts
+/// still come from that input). An epoch's backlog is the sum of the workers' reports, and an
+/// alert event is judged by the epoch that decided it. So the alerts of a backlog read in one
+/// quick burst, or decided at the end of a bounded run, are catch-up however fast the reading
+/// was, and the decision does not depend on when the reports arrive.
+struct Backlog {
+    peers: usize,
+    /// Worker → epoch → records waiting (only changes are kept).
+    reports: BTreeMap<usize, BTreeMap<u64, u64>>,
+    /// Worker → the newest epoch it reported.
+    latest: BTreeMap<usize, u64>,
+}
+
+impl Backlog {
+    fn new(peers: usize) -> Self {
+        Backlog {
+            peers,
+            reports: BTreeMap::new(),
+            latest: BTreeMap::new(),
+        }
+    }
+
+    fn report(&mut self, worker: usize, epoch: u64, records: u64) {
+        let reports = self.reports.entry(worker).or_default();
+        if reports.values().next_back() != Some(&records) {
+            reports.insert(epoch, records);
+        }
+        let latest = self.latest.entry(worker).or_default();
+        *latest = (*latest).max(epoch);
+    }
+
+    /// The newest epoch every worker reported (None before that).
+    fn through(&self) -> Option<u64> {
+        if self.latest.len() < self.peers {
+            return None;
+        }
+        self.latest.values().min().copied()
+    }
+
+    /// The backlog of `epoch`.
+    fn at(&self, epoch: u64) -> u64 {
+        self.reports
+            .values()
+            .filter_map(|reports| reports.range(..=epoch).next_back().map(|(_, r)| *r))
+            .sum()
+    }
+
+    /// Forgets reports no epoch at or after `epoch` needs.
+    fn prune_before(&mut self, epoch: u64) {
+        for reports in self.reports.values_mut() {
+            if let Some((&keep, _)) = reports.range(..=epoch).next_back() {
+                *reports = reports.split_off(&keep);
+            }
+        }
     }
 }
 
@@ -741,7 +825,8 @@ fn drain(
     sinks: &Sinks,
     outputs: &Outputs<'_>,
     velocity: &mut Velocity,
-    catching_up: bool,
+    through: Option<u64>,
+    catching_up: impl Fn(u64) -> bool,
 ) -> u64 {
     for refusal in graph.refusals.borrow_mut().drain(..) {
         let source = refusal_source(kafka, refusal.position);
@@ -757,14 +842,20 @@ fn drain(
     let sealed = std::mem::take(&mut table.sealed);
     let now = now_ms();
     let mut suppressed = 0;
-    if !table.events.is_empty() {
+    // Events are in decision order, so by epoch.
+    let ready = through.map_or(0, |through| {
+        table.events.partition_point(|event| event.time <= through)
+    });
+    if ready > 0 {
         let window_ms = settings.params.window_ms;
         if let Ok(mut out) = outputs.alerts.lock() {
-            for event in table.events.drain(..) {
+            for event in table.events.drain(..ready) {
                 let json = AlertJson::new(&event, now);
                 outputs.write_line(&mut **out, &json);
                 let window_end = event.window_start_ms.saturating_add(window_ms);
-                if catching_up && window_end < now.saturating_sub(kafka.alert_horizon_ms) {
+                if catching_up(event.time)
+                    && window_end < now.saturating_sub(kafka.alert_horizon_ms)
+                {
                     suppressed += 1;
                     continue;
                 }
@@ -835,4 +926,31 @@ pub(crate) fn refusal_source(kafka: &KafkaSettings, position: Position) -> Strin
         t => kafka.topics.get(t - 1).cloned().unwrap_or_default(),
     };
     provenance(&topic, partition, position.offset as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backlog;
+
+    #[test]
+    fn backlog_sums_the_latest_report_of_every_worker_at_or_before_an_epoch() {
+        let mut backlog = Backlog::new(2);
+        backlog.report(0, 0, 700);
+        assert_eq!(backlog.through(), None, "worker 1 has not reported");
+        backlog.report(1, 0, 300);
+        backlog.report(0, 1, 0);
+        assert_eq!(backlog.through(), Some(0));
+        assert_eq!(backlog.at(0), 1000);
+        // Epoch 1: worker 1's report for it is still on its way; its epoch-0 value counts.
+        assert_eq!(backlog.at(1), 300);
+        backlog.report(1, 1, 0);
+        backlog.report(1, 2, 0);
+        assert_eq!(backlog.through(), Some(1));
+        assert_eq!(backlog.at(1), 0);
+        assert_eq!(backlog.at(7), 0);
+        // Pruning keeps what epochs from 1 on need, and forgets epoch 0.
+        backlog.prune_before(1);
+        assert_eq!(backlog.at(1), 0);
+        assert_eq!(backlog.at(0), 0);
+    }
 }
