@@ -332,6 +332,16 @@ fn run_with(
     if let Some(entities) = &settings.entities {
         InputSpec::File(entities.clone()).check("entities file")?;
     }
+    // SIGTERM / SIGINT: stop reading at the next epoch boundary, snapshot, exit 0. A second
+    // SIGINT exits at once. Installed before the lake is locked, so a lock seen means a
+    // SIGTERM is handled.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("cannot install a signal handler")?;
+        signal_hook::flag::register(signal, stop.clone())
+            .context("cannot install a signal handler")?;
+    }
     let lake = settings
         .lake
         .as_ref()
@@ -351,15 +361,6 @@ fn run_with(
             manifest.tables.get("comments").map_or(0, |t| t.rows),
             manifest.sources.global_line
         );
-    }
-    // SIGTERM / SIGINT: stop reading at the next epoch boundary, snapshot, exit 0. A second
-    // SIGINT exits at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
-            .context("cannot install a signal handler")?;
-        signal_hook::flag::register(signal, stop.clone())
-            .context("cannot install a signal handler")?;
     }
     let stop_at = Arc::new(AtomicU64::new(u64::MAX));
     let failed = Arc::new(AtomicBool::new(false));

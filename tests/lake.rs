@@ -475,6 +475,14 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
     let half = input.len() / 2;
     stdin.write_all(&input[..half]).unwrap();
     stdin.flush().unwrap();
+    // The lake is locked after the signal handlers are installed.
+    let lock = fixture.path().join("lake-term/LAKE.lock");
+    for _ in 0..600 {
+        if lock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     std::thread::sleep(std::time::Duration::from_millis(700));
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
