@@ -331,7 +331,8 @@ pub(crate) fn run_worker(
                     continue;
                 }
             };
-            last_message = Instant::now();
+            // The loop's clock read (before the poll): one read per message.
+            last_message = now;
             let partition = message.partition();
             let Some(t) = kafka.topics.iter().position(|t| t == message.topic()) else {
                 continue;
