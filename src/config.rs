@@ -51,8 +51,9 @@ pub struct KafkaConfig {
     pub dlq_topic: String,
     /// Processing time per epoch (the unit of progress); lower = lower latency.
     pub epoch_interval: String,
-    /// Catch-up: while the consumer lag (records, over all partitions) is above this, alerts
-    /// for windows that ended more than `alert_horizon` ago go to the lake only.
+    /// Catch-up: alert events decided in an epoch that started with more than this many
+    /// records waiting (over all partitions) go to the lake only, when their window ended more
+    /// than `alert_horizon` ago.
     pub catch_up_lag: u64,
     /// See `catch_up_lag` (wall-clock age of a window's end).
     pub alert_horizon: String,
