@@ -441,7 +441,25 @@ fn run_with(
         (lake, stop, stop_at, restore_time.clone(), failed),
         (sinks.clone(), health.clone()),
     );
+    // A cluster: say what is awaited, keep timely's join messages out of stdout (where alert
+    // events may go), and turn a lost peer into one clear error.
+    let joined = Arc::new(AtomicBool::new(settings.cluster.is_none()));
+    let aside = settings.cluster.as_ref().map(|cluster| {
+        eprintln!(
+            "chatter: process {} of {}: joining the cluster ({}); this waits until every process has started",
+            cluster.process,
+            cluster.hosts.len(),
+            cluster.hosts.join(", ")
+        );
+        exit_on_lost_peer();
+        StdoutAside::new()
+    });
+    let joined_worker = joined.clone();
     let guards = timely::execute(timely_config, move |worker| {
+        // Workers start once stdout is back (see above).
+        while !joined_worker.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let (
             settings,
             cache,
@@ -490,6 +508,8 @@ fn run_with(
         result
     })
     .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
+    drop(aside);
+    joined.store(true, Ordering::Release);
     let mut summary = RunSummary::default();
     let mut failure: Option<anyhow::Error> = None;
     for result in guards.join() {
@@ -606,6 +626,58 @@ pub(crate) struct RunControl {
 /// The error of a worker that stopped because a peer failed.
 #[derive(Debug)]
 pub(crate) struct PeerFailed;
+
+/// Points stdout at stderr while it lives: timely prints its progress in joining a cluster
+/// ("awaiting connections …", "error connecting to worker …; retrying") to stdout, which may
+/// be the alert events' JSON Lines.
+struct StdoutAside(Option<std::os::fd::OwnedFd>);
+
+impl StdoutAside {
+    fn new() -> Self {
+        use std::os::fd::AsFd;
+        let _ = std::io::stdout().flush();
+        let saved = std::io::stdout().as_fd().try_clone_to_owned().ok();
+        match saved {
+            Some(saved) if rustix::stdio::dup2_stdout(std::io::stderr().as_fd()).is_ok() => {
+                StdoutAside(Some(saved))
+            }
+            _ => StdoutAside(None),
+        }
+    }
+}
+
+impl Drop for StdoutAside {
+    fn drop(&mut self) {
+        if let Some(saved) = self.0.take() {
+            let _ = std::io::stdout().flush();
+            let _ = rustix::stdio::dup2_stdout(&saved);
+        }
+    }
+}
+
+/// In a cluster, a peer process that dies (or a broken connection) makes timely panic in its
+/// network threads, and every worker after it. Instead: one line that says what happened and
+/// what to do, and exit code 1 (like SIGKILL, this leaves the lake at its last snapshot).
+fn exit_on_lost_peer() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(cause) = message.strip_prefix("timely communication error: ") {
+            eprintln!(
+                "chatter: error: lost the connection to another process of the cluster ({cause}); \
+                 this process stops as well. Restart every process: they resume from the lake's \
+                 last snapshot"
+            );
+            std::process::exit(1);
+        }
+        previous(info);
+    }));
+}
 
 impl std::fmt::Display for PeerFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

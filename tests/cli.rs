@@ -1,7 +1,10 @@
 //! The command line as a user meets it: the demo, gen, run, check, exit codes and messages,
 //! and bad input of every kind.
 
-use crate::common::{chatter, comparable_alerts, read_jsonl, run_generated, run_in, stderr};
+use crate::common::{
+    chatter, comparable_alerts, finish_within, free_port, read_jsonl, run_generated, run_in,
+    stderr, PROCESS_DEADLINE,
+};
 use chatter::gen::{self, GenConfig};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -292,6 +295,66 @@ fn stdin_gives_the_same_alerts_as_the_file() {
         comparable_alerts(&dir.path().join("alerts-file.jsonl")),
         comparable_alerts(&dir.path().join("alerts-stdin.jsonl"))
     );
+}
+
+/// A 2-process cluster: while process 0 waits for process 1, timely's join messages go to
+/// stderr, not to stdout (the alert events here); when process 1 dies, process 0 stops with
+/// one line that says so, and exit code 1, not a cascade of panics.
+#[test]
+fn a_lost_cluster_peer_is_one_clear_error_and_stdout_keeps_only_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path(), 2_000, 9);
+    std::fs::write(
+        dir.path().join("hosts"),
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    let process = |i: usize| {
+        let mut child = chatter()
+            .args(["run", "-q", "-i", "-", "-e", "entities.jsonl", "-w", "1"])
+            .args(["--processes", "2", "--hosts", "hosts", "--process"])
+            .arg(i.to_string())
+            .args(["--no-lake", "--alerts-out", "-", "--dead-letters-out"])
+            .arg(format!("dead-{i}.jsonl"))
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Input that stays open, so the run goes on until something stops it (written from a
+        // thread: nothing is read before the cluster is complete).
+        let bytes = std::fs::read(dir.path().join("comments.jsonl")).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        });
+        child
+    };
+    let first = process(0);
+    // Long enough for timely to report that it waits (once a second).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let mut second = process(1);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let out = finish_within(first, PROCESS_DEADLINE);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lost the connection to another process of the cluster"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("awaiting connections"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not an alert event on stdout: {line}"
+        );
+    }
 }
 
 #[test]

@@ -19,6 +19,14 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("chatter runs")
 }
 
+/// A port of 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// How long a test waits for one chatter process before it calls it hung.
 pub const PROCESS_DEADLINE: Duration = Duration::from_secs(240);
 

@@ -1,7 +1,7 @@
 //! The Kafka source and sinks against a real Kafka-API broker (tansu, started by
 //! `ops/broker.sh` on a free port of 127.0.0.1; `ops/test.sh` installs it first).
 
-use crate::common::{chatter, finish_within, output_within, stderr, PROCESS_DEADLINE};
+use crate::common::{chatter, finish_within, free_port, output_within, stderr, PROCESS_DEADLINE};
 use crate::lake::lake_rows;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -22,13 +22,6 @@ pub struct Broker {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/broker.sh")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Broker {
