@@ -506,10 +506,19 @@ fn run_with(
             failed.store(true, Ordering::SeqCst);
         }
         result
-    })
-    .map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
+    });
+    // Also on an error: a worker thread that was started must not wait forever.
     drop(aside);
     joined.store(true, Ordering::Release);
+    let guards =
+        guards.map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
+    if let Some(cluster) = &settings.cluster {
+        eprintln!(
+            "chatter: process {} of {}: the cluster is complete",
+            cluster.process,
+            cluster.hosts.len()
+        );
+    }
     let mut summary = RunSummary::default();
     let mut failure: Option<anyhow::Error> = None;
     for result in guards.join() {

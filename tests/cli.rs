@@ -332,22 +332,45 @@ fn a_lost_cluster_peer_is_one_clear_error_and_stdout_keeps_only_alerts() {
         });
         child
     };
-    let first = process(0);
-    // Long enough for timely to report that it waits (once a second).
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Process 0's stderr, line by line, as it comes.
+    let mut first = process(0);
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    let reader = std::io::BufReader::new(first.stderr.take().unwrap());
+    let collector = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let wait_for = |what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match seen.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return,
+                Ok(_) => {}
+                Err(_) => panic!("process 0 never printed {what:?}"),
+            }
+        }
+    };
+    // timely reports that it waits for process 1 (to stderr, not stdout).
+    wait_for("awaiting connections");
     let mut second = process(1);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    wait_for("the cluster is complete");
     second.kill().unwrap();
     second.wait().unwrap();
     let out = finish_within(first, PROCESS_DEADLINE);
-    let err = stderr(&out);
+    let err = collector.join().unwrap();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("lost the connection to another process of the cluster"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("awaiting connections"), "{err}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in stdout.lines() {
         assert!(

@@ -483,6 +483,7 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert!(lock.exists(), "chatter did not lock the lake within 30 s");
     std::thread::sleep(std::time::Duration::from_millis(700));
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")

@@ -316,6 +316,7 @@ pub(crate) fn run_worker(
                 since_step = 0;
                 worker.step();
                 if index == 0 {
+                    take_backlog_reports(&signals, &mut backlog);
                     emitter.drain(&graph, &backlog, false);
                 }
             }
@@ -418,10 +419,15 @@ pub(crate) fn run_worker(
         control
             .health
             .source(index, consumer.context().brokers_down());
-        // This epoch's backlog: what waited at its start, or, for an epoch that read nothing
-        // from an empty backlog, the previous epoch's (its alerts still come from that input).
-        if records > records_before || waiting > 0 {
-            my_backlog = waiting;
+        // This epoch's backlog: what waited at its start, and at least what it read (a high
+        // watermark can trail the last batch). In a bounded run, an epoch that reads nothing
+        // from an empty backlog keeps the previous value: the end-of-input flush decides
+        // alerts that come from that input. In an unbounded run a quiet epoch counts as 0, so
+        // a worker whose partitions went quiet after a burst does not hold the others in
+        // catch-up.
+        let read = records - records_before;
+        if read > 0 || waiting > 0 || !kafka.bounded {
+            my_backlog = waiting.max(read);
         }
         if index == 0 {
             backlog.report(index, epoch, my_backlog);
@@ -485,6 +491,7 @@ pub(crate) fn run_worker(
         advance(worker, &mut graph, epoch, &control)?;
         if index == 0 {
             crate::lake::crash_point("epoch");
+            take_backlog_reports(&signals, &mut backlog);
         }
         emitter.drain(&graph, &backlog, false);
         if index == 0 {
@@ -500,7 +507,7 @@ pub(crate) fn run_worker(
                 lake,
                 peers,
                 &control,
-                sinks,
+                (&mut emitter, &backlog),
                 &consumer,
             );
         }
@@ -532,8 +539,10 @@ pub(crate) fn run_worker(
     drop(signal_input);
     record_finished(&graph, &mut pending_epochs, histogram.as_mut());
     // The end: every event goes, judged by the reports received.
+    if index == 0 {
+        take_backlog_reports(&signals, &mut backlog);
+    }
     emitter.drain(&graph, &backlog, true);
-    let suppressed = emitter.suppressed;
     sinks.flush();
     if let Some(lake) = lake.filter(|_| index == 0) {
         publish(
@@ -542,10 +551,11 @@ pub(crate) fn run_worker(
             lake,
             peers,
             &control,
-            sinks,
+            (&mut emitter, &backlog),
             &consumer,
         );
     }
+    let suppressed = emitter.suppressed;
     if suppressed > 0 {
         tracing::info!(
             suppressed,
@@ -579,13 +589,17 @@ fn publish(
     lake: &crate::runtime::LakeRun,
     peers: usize,
     control: &RunControl,
-    sinks: &Sinks,
+    (emitter, backlog): (&mut Emitter<'_>, &Backlog),
     consumer: &super::KafkaConsumer,
 ) {
     if !snapshots.ready(graph) {
         return;
     }
-    sinks.flush();
+    // Every alert event of the epochs the snapshot covers goes out before it is published
+    // (at-least-once), also those still waiting for a worker's backlog report: they are
+    // judged by the reports received.
+    emitter.drain(graph, backlog, true);
+    emitter.sinks.flush();
     let before = snapshots.published;
     snapshots.publish_ready(graph, lake, peers, &control.stop);
     if snapshots.published > before {
@@ -747,6 +761,18 @@ fn lag(consumer: &super::KafkaConsumer, parts: &BTreeMap<(usize, i32), Part>) ->
             (high - part.next.unwrap_or(0)).max(0) as u64
         })
         .sum()
+}
+
+/// Worker 0: moves the backlog reports received so far into `backlog` (the other signals
+/// stay for the epoch's signal handling).
+fn take_backlog_reports(signals: &RefCell<Vec<Signal>>, backlog: &mut Backlog) {
+    signals.borrow_mut().retain(|signal| match signal {
+        Signal::Lag(worker, epoch, records) => {
+            backlog.report(*worker, *epoch, *records);
+            false
+        }
+        _ => true,
+    });
 }
 
 /// Catch-up, by epoch. Every worker reports, each epoch, the records that waited at its
