@@ -636,6 +636,14 @@ pub(crate) struct RunControl {
 #[derive(Debug)]
 pub(crate) struct PeerFailed;
 
+impl std::fmt::Display for PeerFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped: another worker of this process failed")
+    }
+}
+
+impl std::error::Error for PeerFailed {}
+
 /// Points stdout at stderr while it lives: timely prints its progress in joining a cluster
 /// ("awaiting connections …", "error connecting to worker …; retrying") to stdout, which may
 /// be the alert events' JSON Lines.
@@ -687,14 +695,6 @@ fn exit_on_lost_peer() {
         previous(info);
     }));
 }
-
-impl std::fmt::Display for PeerFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("stopped: another worker of this process failed")
-    }
-}
-
-impl std::error::Error for PeerFailed {}
 
 /// Sets the flag when the worker thread unwinds.
 struct FailOnPanic(Arc<AtomicBool>);

@@ -436,6 +436,9 @@ pub(crate) fn run_worker(
         }
         signal_input.flush();
         // Signals in.
+        if index == 0 {
+            take_backlog_reports(&signals, &mut backlog);
+        }
         let mut stop_requested = false;
         for signal in signals.borrow_mut().drain(..) {
             match signal {
@@ -443,7 +446,7 @@ pub(crate) fn run_worker(
                 Signal::Done(w) => {
                     done.insert(w);
                 }
-                Signal::Lag(w, at, value) if index == 0 => backlog.report(w, at, value),
+                // Worker 0 took them above; the others have no use for them.
                 Signal::Lag(..) => {}
                 Signal::StopAt(at) => {
                     stop_at.get_or_insert(at);
@@ -776,11 +779,10 @@ fn take_backlog_reports(signals: &RefCell<Vec<Signal>>, backlog: &mut Backlog) {
 }
 
 /// Catch-up, by epoch. Every worker reports, each epoch, the records that waited at its
-/// start (an epoch that read nothing from an empty backlog keeps the previous value: its alerts
-/// still come from that input). An epoch's backlog is the sum of the workers' reports, and an
-/// alert event is judged by the epoch that decided it. So the alerts of a backlog read in one
-/// quick burst, or decided at the end of a bounded run, are catch-up however fast the reading
-/// was, and the decision does not depend on when the reports arrive.
+/// start (see the worker loop for quiet epochs). An epoch's backlog is the sum of the
+/// workers' reports, and an alert event is judged by the epoch that decided it. So the alerts
+/// of a backlog read in one quick burst, or decided at the end of a bounded run, are catch-up
+/// however fast the reading was.
 struct Backlog {
     peers: usize,
     /// Worker → epoch → records waiting (only changes are kept).
