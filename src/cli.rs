@@ -118,7 +118,7 @@ pub struct RunArgs {
     /// Entity catalog, JSON Lines (plain or gzip).
     #[arg(long, short = 'e', value_name = "FILE")]
     pub entities: Option<PathBuf>,
-    /// Timely worker threads (default: the number of CPU cores).
+    /// Timely worker threads (default: the number of CPU cores; at most 8 per core and 256).
     #[arg(long, short = 'w', value_name = "N")]
     pub workers: Option<usize>,
     /// Where alert events go (JSON Lines; "-" = stdout). Default: output.alerts, or stdout.
@@ -608,6 +608,16 @@ fn cluster_settings(args: &RunArgs) -> Result<Option<runtime::Cluster>> {
     }))
 }
 
+/// The most workers a process may run, whatever the cores (see [`max_workers`]).
+pub const MAX_WORKERS: usize = 256;
+
+/// Workers allowed on `cores` cores: 8 per core (at least 8), at most [`MAX_WORKERS`]. A typo
+/// such as `--workers 3000` would otherwise build 3000 copies of the graph and exhaust memory
+/// before the first record (README, "Workers and memory").
+pub fn max_workers(cores: usize) -> usize {
+    (8 * cores).clamp(8, MAX_WORKERS)
+}
+
 fn run(args: RunArgs) -> Result<()> {
     let config = match &args.config {
         Some(path) => usage(Config::load(path))?,
@@ -623,6 +633,19 @@ fn run(args: RunArgs) -> Result<()> {
     let mut demo_dir = None;
     let kafka = kafka_settings(&args, &config)?;
     let cluster = cluster_settings(&args)?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if workers == 0 {
+        return usage(Err(anyhow::anyhow!("--workers 0: use at least 1 worker")));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = max_workers(cores);
+    if workers > limit {
+        return usage(Err(anyhow::anyhow!(
+            "--workers {workers} is more than {limit}, the limit on this machine's {cores} core(s) (8 per core, at most {MAX_WORKERS}): each worker is a thread with its own share of the graph, so more than the cores only adds memory; use --workers {cores}"
+        )));
+    }
     if inputs.is_empty() && kafka.is_none() {
         // A fixed place: the demo is deterministic, so a second run finds the same input and
         // resumes from the lake (there is nothing new to read).
@@ -650,12 +673,6 @@ fn run(args: RunArgs) -> Result<()> {
         return usage(Err(anyhow::anyhow!(
             "--batch-size 0: use a positive number of lines per epoch (default 50000)"
         )));
-    }
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if workers == 0 {
-        return usage(Err(anyhow::anyhow!("--workers 0: use at least 1 worker")));
     }
     let alerts_path = args.alerts_out.clone().unwrap_or(match &kafka {
         Some(_) if config.output.alerts.as_os_str() == "-" => PathBuf::from("/dev/null"),

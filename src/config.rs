@@ -61,6 +61,9 @@ pub struct KafkaConfig {
     pub connect_timeout: String,
     /// How often to look for new partitions of the topics.
     pub metadata_refresh: String,
+    /// A partition with no record waiting (its lag is 0) and none read for this long is idle:
+    /// it leaves the event-time minimum until its next record (SPEC §2.4).
+    pub idle_timeout: String,
     /// Use the idempotent producer (needs broker support for InitProducerId).
     pub idempotence: bool,
     /// Stop at the end offsets the topics had at start (a backfill), like Flink's bounded
@@ -87,6 +90,7 @@ impl Default for KafkaConfig {
             alert_horizon: "1h".into(),
             connect_timeout: "60s".into(),
             metadata_refresh: "10s".into(),
+            idle_timeout: "2s".into(),
             idempotence: true,
             bounded: false,
             options: Default::default(),
@@ -180,6 +184,9 @@ pub struct ExtractSection {
     pub cashtag_only: Vec<String>,
     /// More single-word aliases that never match.
     pub alias_stop_words: Vec<String>,
+    /// Also match each entity's `name` as an alias (an extension of SPEC §2.1; off: only the
+    /// ids and symbols as cashtags, symbols as tokens, and the listed aliases match).
+    pub match_names: bool,
 }
 
 impl Default for ExtractSection {
@@ -188,6 +195,7 @@ impl Default for ExtractSection {
             default_stop_lists: true,
             cashtag_only: Vec::new(),
             alias_stop_words: Vec::new(),
+            match_names: false,
         }
     }
 }
@@ -336,6 +344,7 @@ impl Config {
                     .map(|s| s.trim().to_lowercase())
                     .collect(),
                 default_stop_lists: self.extract.default_stop_lists,
+                match_names: self.extract.match_names,
             },
         })
     }

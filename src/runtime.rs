@@ -851,6 +851,7 @@ pub(crate) fn restore_into(
         state.entity_ids.clone(),
         state.catalog.clone(),
         state.progress,
+        state.clock.clone(),
         state.evict_cut_ms,
         plan.rewrites_open_days(peers),
     );
@@ -880,10 +881,8 @@ pub(crate) fn restore_into(
     if index == 0 {
         // Every worker must process the restore epoch itself (republish the catalog's labels,
         // report progress), even one that restores no comment: a control message at it does,
-        // and this one changes nothing (the newest event time is already this).
-        graph
-            .control
-            .send(Control::EventTime(state.progress.max_event_ms));
+        // and this one changes nothing.
+        graph.control.send(Control::Tick);
     }
     let window_ms = plan.state.params.window_ms;
     let horizon = state.progress.horizon_ms;
@@ -1199,6 +1198,13 @@ fn run_worker(
             byte_offset: bytes,
             complete: true,
         };
+        // A file read to its end leaves the event-time minimum (SPEC §2.4), at the epoch of
+        // its last line (a line-count boundary, so the same on every run).
+        if index == 0 {
+            graph
+                .control
+                .send(Control::SourceIdle(1 + input_index as u32));
+        }
     }
     if !interrupted {
         // End of input: a final watermark over everything seen, and a snapshot of it (unless

@@ -415,6 +415,20 @@ fn bad_arguments_and_configs_exit_2_naming_the_problem() {
 
     let workers = run_in(dir.path(), &["run", "-w", "0"]);
     assert_eq!(workers.status.code(), Some(2));
+    // A typo in --workers is refused at once (it once grew to 24 GB before the OOM killer).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let too_many = run_in(dir.path(), &["run", "-w", "3000", "--no-lake"]);
+    assert_eq!(too_many.status.code(), Some(2), "{}", stderr(&too_many));
+    let message = stderr(&too_many);
+    assert!(
+        message.contains("--workers 3000")
+            && message.contains(&format!("{cores} core(s)"))
+            && message.lines().count() == 1,
+        "{message}"
+    );
+    let limit = chatter::cli::max_workers(cores).to_string();
+    let at_limit = run_in(dir.path(), &["run", "-q", "-w", &limit, "--no-lake"]);
+    assert!(at_limit.status.success(), "{}", stderr(&at_limit));
 
     let unknown = run_in(dir.path(), &["run", "--bogus"]);
     assert_eq!(unknown.status.code(), Some(2));

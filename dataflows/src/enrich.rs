@@ -10,6 +10,7 @@
 //! label updates (worker 0 only), refusals (dead letters) and one [`Progress`] per epoch it
 //! processed (identical on every worker).
 
+use crate::event_time::EventClock;
 use crate::extract::language;
 use crate::extract::{analyse, Matcher, MatcherCache, Scratch, TextFacts};
 use crate::model::{
@@ -37,8 +38,17 @@ pub type MentionVal = (u64, i32);
 pub enum Control {
     /// A catalog change.
     Entity(Positioned<EntityEvent>),
-    /// The newest `created_at` in one batch of comment events read by some worker.
-    EventTime(i64),
+    /// The newest `created_at` of one source in one batch of comment events read by some
+    /// worker (see [`crate::event_time`]).
+    EventTime { source: u32, at_ms: i64 },
+    /// The source is idle, or at its end, as of this epoch: left out of the event-time
+    /// minimum until its next event time. Sent by the worker that reads it.
+    SourceIdle(u32),
+    /// The source has records waiting and none read yet: it holds the event-time minimum
+    /// back until it reports a time (a Kafka partition with a backlog at assignment).
+    SourcePending(u32),
+    /// Nothing; makes every worker process its epoch (the restore epoch).
+    Tick,
     /// End of a bounded input: the watermark moves past the window of the newest event, so
     /// every window seen so far is final (like Flink's final watermark), without moving time
     /// beyond the data.
@@ -95,6 +105,8 @@ pub struct IngestState {
     /// Entity ids by dense key.
     pub entity_ids: Vec<String>,
     pub progress: Progress,
+    /// Event time per source, from which the watermark follows.
+    pub clock: EventClock,
     pub counters: IngestCounters,
     /// The last eviction cut (window start): live comments are all at or after it.
     pub evict_cut_ms: Option<i64>,
@@ -173,9 +185,11 @@ impl IngestState {
         entity_ids: Vec<String>,
         catalog: Vec<Entity>,
         progress: Progress,
+        clock: EventClock,
         evict_cut_ms: Option<i64>,
         rewrite_open_days: bool,
     ) {
+        self.clock = clock;
         self.restore_rewrites = rewrite_open_days;
         self.entity_keys = entity_ids
             .iter()
@@ -434,17 +448,31 @@ fn process_epoch(
     // 2. Catalog changes of this epoch, in position order, then one matcher for the new catalog.
     let mut catalog_changed = false;
     let mut flush = false;
-    let mut max_event_ms = previous.max_event_ms;
     let mut entity_events = Vec::new();
     let mut snapshot = None;
+    let (mut idle, mut pending) = (Vec::new(), Vec::new());
     for control in controls.drain(..) {
         match control {
-            Control::EventTime(at) => max_event_ms = max_event_ms.max(at),
+            Control::EventTime { source, at_ms } => state.clock.observe(source, at_ms),
+            Control::SourceIdle(source) => idle.push(source),
+            Control::SourcePending(source) => pending.push(source),
             Control::Flush => flush = true,
             Control::Entity(event) => entity_events.push(event),
             Control::Snapshot(id) => snapshot = Some(id),
+            Control::Tick => {}
         }
     }
+    // Marks apply after the epoch's event times (a file read to its end in this epoch is
+    // idle from now on, its last lines counted), in an order independent of arrival.
+    pending.sort_unstable();
+    idle.sort_unstable();
+    for source in pending {
+        state.clock.pending(source);
+    }
+    for source in idle {
+        state.clock.idle(source);
+    }
+    let max_event_ms = previous.max_event_ms.max(state.clock.newest());
     if std::mem::take(&mut state.restore_labels) {
         catalog_changed = true;
         if worker_index == 0 {
@@ -504,7 +532,9 @@ fn process_epoch(
     for Positioned { position, event } in events {
         match event {
             CommentEvent::Upsert(comment) => {
-                let change_at = comment.edited_at_ms.unwrap_or(max_event_ms);
+                let change_at = comment
+                    .edited_at_ms
+                    .unwrap_or_else(|| state.clock.change_time(position.source));
                 let existing = state.comments.get(comment.id.as_str());
                 let refusal = if comment.created_at_ms < horizon {
                     Some(("created_at", comment.created_at_ms))
@@ -554,7 +584,8 @@ fn process_epoch(
                 }
             }
             CommentEvent::Delete { id, deleted_at_ms } => {
-                let change_at = deleted_at_ms.unwrap_or(max_event_ms);
+                let change_at =
+                    deleted_at_ms.unwrap_or_else(|| state.clock.change_time(position.source));
                 let existing = state.comments.get(id.as_str());
                 let refusal = if change_at < horizon {
                     Some(("deleted_at", change_at))
@@ -584,8 +615,12 @@ fn process_epoch(
         }
     }
 
-    // 4. Event-time progress after this epoch.
-    let mut watermark_ms = max_event_ms.saturating_sub(params.allowed_lateness_ms);
+    // 4. Event-time progress after this epoch: the watermark trails the minimum over the
+    // active sources (it stays where it is while every source is idle).
+    let mut watermark_ms = state
+        .clock
+        .current()
+        .map_or(i64::MIN, |at| at.saturating_sub(params.allowed_lateness_ms));
     if flush && max_event_ms > i64::MIN {
         watermark_ms = watermark_ms.max(floor_window(max_event_ms, window_ms) + window_ms);
     }

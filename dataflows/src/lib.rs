@@ -11,6 +11,7 @@
 //! ```
 
 pub mod enrich;
+pub mod event_time;
 pub mod extract;
 pub mod model;
 pub mod velocity;
@@ -22,6 +23,7 @@ use extract::{ExtractConfig, MatcherCache};
 use model::{AlertRule, CommentEvent, Positioned, Refusal, Time};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::core::{Concat, Input, Inspect, Probe};
@@ -96,22 +98,24 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache, hooks
     let (comments_handle, comments) = scope.new_input::<Vec<Positioned<CommentEvent>>>();
     let (control_handle, control_input) = scope.new_input::<Vec<Control>>();
 
-    // The newest event time of every batch, from wherever it was read, to every worker.
+    // The newest event time per source of every batch, from wherever it was read, to every
+    // worker (event time is kept per source: see `event_time`).
     let event_times = comments.clone().unary(
         timely::dataflow::channels::pact::Pipeline,
         "EventTimes",
         |_, _| {
+            let mut newest: BTreeMap<u32, i64> = BTreeMap::new();
             move |input, output| {
                 input.for_each(|cap, data: &mut Vec<Positioned<CommentEvent>>| {
-                    let newest = data
-                        .iter()
-                        .filter_map(|event| match &event.event {
-                            CommentEvent::Upsert(comment) => Some(comment.created_at_ms),
-                            CommentEvent::Delete { .. } | CommentEvent::Restore(_) => None,
-                        })
-                        .max();
-                    if let Some(newest) = newest {
-                        output.session(&cap).give(Control::EventTime(newest));
+                    for event in data.iter() {
+                        if let CommentEvent::Upsert(comment) = &event.event {
+                            let at = newest.entry(event.position.source).or_insert(i64::MIN);
+                            *at = (*at).max(comment.created_at_ms);
+                        }
+                    }
+                    let mut session = output.session(&cap);
+                    for (source, at_ms) in std::mem::take(&mut newest) {
+                        session.give(Control::EventTime { source, at_ms });
                     }
                 });
             }

@@ -302,9 +302,11 @@ pub struct Refusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub time: Time,
-    /// Newest `created_at` seen so far (i64::MIN before any).
+    /// Newest `created_at` seen so far on any source (i64::MIN before any).
     pub max_event_ms: i64,
-    /// `max_event_ms − allowed_lateness`: windows ending at or before it are final.
+    /// The event time of the input (the minimum over its active sources, see
+    /// [`crate::event_time`]) less the allowed lateness, never moving back: windows ending at
+    /// or before it are final.
     pub watermark_ms: i64,
     /// `watermark − retention`: changes before it are refused, windows ending at or before it sealed.
     pub horizon_ms: i64,

@@ -47,6 +47,9 @@ fn params(provisional: bool) -> Params {
 struct Epoch {
     /// End of input after this epoch (a final watermark).
     flush: bool,
+    /// Sources marked idle, and pending, in this epoch (as a runtime marks them).
+    idle: Vec<u32>,
+    pending: Vec<u32>,
     catalog: Vec<Positioned<EntityEvent>>,
     comments: Vec<Positioned<CommentEvent>>,
 }
@@ -99,8 +102,18 @@ fn history(seed: u64) -> Vec<Epoch> {
     let mut ids: Vec<(String, i64)> = Vec::new();
     let epoch_count = rng.gen_range(10..40);
     let burst_entity = IDS[rng.gen_range(0..IDS.len())];
+    // Event time per source: source 3 trails the others by a few windows (a partition read
+    // behind the rest), which the per-source minimum must absorb.
+    let trail = [0, 0, rng.gen_range(0..4) * WINDOW_MS];
     for epoch_index in 0..epoch_count {
+        let mark = |rng: &mut ChaCha8Rng, p: f64| {
+            (1..=3u32).filter(|_| rng.gen_bool(p)).collect::<Vec<_>>()
+        };
+        let idle = mark(&mut rng, 0.1);
+        let pending = mark(&mut rng, 0.03);
         let mut epoch = Epoch {
+            idle,
+            pending,
             flush: epoch_index + 1 == epoch_count && seed.is_multiple_of(2),
             catalog: Vec::new(),
             comments: Vec::new(),
@@ -182,7 +195,7 @@ fn history(seed: u64) -> Vec<Epoch> {
                     _ => 0,
                 };
                 let id = format!("c{offset}");
-                let created_at_ms = now - lateness;
+                let created_at_ms = now - lateness - trail[position.source as usize - 1];
                 ids.push((id.clone(), created_at_ms));
                 let text = if burst && rng.gen_bool(0.7) {
                     format!("{burst_entity} {}", text(&mut rng))
@@ -241,6 +254,9 @@ fn model(epochs: &[Epoch], params: &Params) -> Vec<Expected> {
     let mut matcher = Matcher::empty();
     let mut scratch = Scratch::default();
     let mut live: HashMap<String, ModelComment> = HashMap::new();
+    // Source → (newest created_at, idle); the input's event time is the minimum over the
+    // sources that are not idle.
+    let mut sources: BTreeMap<u32, (i64, bool)> = BTreeMap::new();
     let mut max_event = i64::MIN;
     let mut horizon = i64::MIN;
     let mut watermark = i64::MIN;
@@ -285,14 +301,32 @@ fn model(epochs: &[Epoch], params: &Params) -> Vec<Expected> {
         for event in &epoch.comments {
             if let CommentEvent::Upsert(c) = &event.event {
                 max_event = max_event.max(c.created_at_ms);
+                let source = sources
+                    .entry(event.position.source)
+                    .or_insert((c.created_at_ms, false));
+                *source = (source.0.max(c.created_at_ms), false);
             }
         }
+        for source in &epoch.pending {
+            sources.entry(*source).or_insert((i64::MIN, false));
+        }
+        for source in &epoch.idle {
+            if let Some(entry) = sources.get_mut(source) {
+                entry.1 = true;
+            }
+        }
+        let change_time = |source: u32| match sources.get(&source) {
+            Some((at, _)) if *at > i64::MIN => *at,
+            _ => max_event,
+        };
         let mut events = epoch.comments.clone();
         events.sort_by_key(|e| e.position);
         for event in events {
             match event.event {
                 CommentEvent::Upsert(comment) => {
-                    let change = comment.edited_at_ms.unwrap_or(max_event);
+                    let change = comment
+                        .edited_at_ms
+                        .unwrap_or_else(|| change_time(event.position.source));
                     let old_sealed = live
                         .get(&comment.id)
                         .is_some_and(|old| old.comment.created_at_ms < horizon);
@@ -317,7 +351,8 @@ fn model(epochs: &[Epoch], params: &Params) -> Vec<Expected> {
                     );
                 }
                 CommentEvent::Delete { id, deleted_at_ms } => {
-                    let change = deleted_at_ms.unwrap_or(max_event);
+                    let change =
+                        deleted_at_ms.unwrap_or_else(|| change_time(event.position.source));
                     let old_sealed = live
                         .get(&id)
                         .is_some_and(|old| old.comment.created_at_ms < horizon);
@@ -330,7 +365,13 @@ fn model(epochs: &[Epoch], params: &Params) -> Vec<Expected> {
                 CommentEvent::Restore(_) => unreachable!("the generated input never restores"),
             }
         }
-        let mut next_watermark = max_event.saturating_sub(params.allowed_lateness_ms);
+        let input_time = sources
+            .values()
+            .filter(|(_, idle)| !idle)
+            .map(|(at, _)| *at)
+            .min();
+        let mut next_watermark =
+            input_time.map_or(i64::MIN, |at| at.saturating_sub(params.allowed_lateness_ms));
         if epoch.flush {
             next_watermark =
                 next_watermark.max(floor_window(max_event, params.window_ms) + params.window_ms);
@@ -443,6 +484,19 @@ fn run_dataflow(epochs: Arc<Vec<Epoch>>, params: Params, workers: usize) -> Vec<
             }
             if epoch.flush && index == 0 {
                 graph.control.send(dataflows::Control::Flush);
+            }
+            // Each mark from one worker (the one that reads the source).
+            for source in &epoch.idle {
+                if *source as usize % peers == index {
+                    graph.control.send(dataflows::Control::SourceIdle(*source));
+                }
+            }
+            for source in &epoch.pending {
+                if *source as usize % peers == index {
+                    graph
+                        .control
+                        .send(dataflows::Control::SourcePending(*source));
+                }
             }
             graph.comments.advance_to(t + 1);
             graph.control.advance_to(t + 1);

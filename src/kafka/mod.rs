@@ -42,6 +42,8 @@ pub struct KafkaSettings {
     pub alert_horizon_ms: i64,
     pub connect_timeout: Duration,
     pub metadata_refresh: Duration,
+    /// A caught-up partition with nothing read for this long leaves the event-time minimum.
+    pub idle_timeout: Duration,
     pub idempotence: bool,
     pub bounded: bool,
     /// librdkafka options with secrets resolved (never printed).
@@ -272,6 +274,7 @@ impl KafkaSettings {
             alert_horizon_ms: duration("kafka.alert_horizon", &config.alert_horizon, true)?,
             connect_timeout: ms("kafka.connect_timeout", &config.connect_timeout)?,
             metadata_refresh: ms("kafka.metadata_refresh", &config.metadata_refresh)?,
+            idle_timeout: ms("kafka.idle_timeout", &config.idle_timeout)?,
             idempotence: config.idempotence,
             bounded: config.bounded,
             options,

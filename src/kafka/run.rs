@@ -57,6 +57,69 @@ struct Part {
     next: Option<i64>,
     /// A bounded run's end offset (the high watermark at start).
     end: i64,
+    /// When a record of it was last read (or it was assigned).
+    last_read: Instant,
+    /// Whether the graph was told it is idle (and nothing was read since).
+    idle: bool,
+}
+
+impl Part {
+    fn new(topic: String, next: Option<i64>, end: i64) -> Part {
+        Part {
+            topic,
+            next,
+            end,
+            last_read: Instant::now(),
+            idle: false,
+        }
+    }
+
+    /// Records waiting: the high watermark (from the statistics, or the end offset at start
+    /// until they arrive) minus the next offset to read.
+    fn lag(&self, consumer: &super::KafkaConsumer, partition: i32) -> u64 {
+        let high = consumer
+            .context()
+            .high(&self.topic, partition)
+            .map_or(self.end, |high| high.max(self.end));
+        (high - self.next.unwrap_or(0)).max(0) as u64
+    }
+}
+
+/// Per-partition event time (SPEC §2.4): a partition with records waiting and none read
+/// holds the watermark back (pending); one caught up and quiet for `idle_timeout`, or at its
+/// end in a bounded run, is left out of it (idle) until its next record. Marks go out on the
+/// control input at the current epoch, an idle mark only for a partition that read nothing
+/// in it.
+fn mark_partitions(
+    graph: &mut Graph,
+    parts: &mut BTreeMap<(usize, i32), Part>,
+    consumer: &super::KafkaConsumer,
+    kafka: &KafkaSettings,
+    assigned: Option<&[(usize, i32)]>,
+) {
+    if let Some(assigned) = assigned {
+        for key in assigned {
+            if let Some(part) = parts.get(key) {
+                if part.lag(consumer, key.1) > 0 {
+                    graph
+                        .control
+                        .send(Control::SourcePending(source_id(key.0, key.1)));
+                }
+            }
+        }
+        return;
+    }
+    for ((t, p), part) in parts.iter_mut() {
+        if part.idle {
+            continue;
+        }
+        let at_end = kafka.bounded && part.next.unwrap_or(0) >= part.end;
+        let quiet = part.last_read.elapsed() >= kafka.idle_timeout && part.lag(consumer, *p) == 0;
+        if at_end || quiet {
+            part.idle = true;
+            graph.control.send(Control::SourceIdle(source_id(*t, *p)));
+        }
+    }
 }
 
 /// Per-worker Kafka state shared with the lake hook (which asks for positions by epoch).
@@ -149,20 +212,14 @@ pub(crate) fn run_worker(
                 }
                 let next = resume.get(&(topic.clone(), p)).copied();
                 let high = kafka.high_watermark(&consumer, topic, p)?;
-                parts.insert(
-                    (t + 1, p),
-                    Part {
-                        topic: topic.clone(),
-                        next,
-                        end: high,
-                    },
-                );
+                parts.insert((t + 1, p), Part::new(topic.clone(), next, high));
                 added.push((t + 1, p));
             }
         }
         Ok(())
     };
-    add_parts(&mut parts, &counts, &mut Vec::new())?;
+    let mut assigned = Vec::new();
+    add_parts(&mut parts, &counts, &mut assigned)?;
     let assign =
         |consumer: &super::KafkaConsumer, parts: &BTreeMap<(usize, i32), Part>| -> Result<()> {
             let list: Vec<(String, i32, Option<i64>)> = parts
@@ -206,6 +263,7 @@ pub(crate) fn run_worker(
     };
     let mut epoch = epoch_base + 1;
     advance(worker, &mut graph, epoch, &control)?;
+    mark_partitions(&mut graph, &mut parts, &consumer, kafka, Some(&assigned));
     let mut entities = 0u64;
     let mut catalog_positions: BTreeMap<i32, i64> = BTreeMap::new();
     // Catalog bootstrap: the whole topic as of now, in the first epoch, before any comment.
@@ -341,6 +399,8 @@ pub(crate) fn run_worker(
             let offset = message.offset();
             if let Some(part) = parts.get_mut(&(t + 1, partition)) {
                 part.next = Some(offset + 1);
+                part.last_read = now;
+                part.idle = false;
             }
             records += 1;
             if let Some(event) = comment_event(&message, &limits, outputs, lake_shared, epoch) {
@@ -416,6 +476,7 @@ pub(crate) fn run_worker(
                 "read every assigned partition to its end"
             );
         }
+        mark_partitions(&mut graph, &mut parts, &consumer, kafka, None);
         control
             .health
             .source(index, consumer.context().brokers_down());
@@ -530,6 +591,7 @@ pub(crate) fn run_worker(
                         "new partitions; reading them from the beginning"
                     );
                     assign(&consumer, &parts)?;
+                    mark_partitions(&mut graph, &mut parts, &consumer, kafka, Some(&added));
                 }
             }
         }
@@ -751,18 +813,11 @@ impl Emitter<'_> {
     }
 }
 
-/// The consumer lag in records of a worker's partitions: the high watermark (from the
-/// statistics, or the end offset at start until they arrive) minus the next offset to read.
+/// The consumer lag in records of a worker's partitions (see [`Part::lag`]).
 fn lag(consumer: &super::KafkaConsumer, parts: &BTreeMap<(usize, i32), Part>) -> u64 {
     parts
         .iter()
-        .map(|((_, p), part)| {
-            let high = consumer
-                .context()
-                .high(&part.topic, *p)
-                .map_or(part.end, |high| high.max(part.end));
-            (high - part.next.unwrap_or(0)).max(0) as u64
-        })
+        .map(|((_, p), part)| part.lag(consumer, *p))
         .sum()
 }
 

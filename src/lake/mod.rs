@@ -128,6 +128,10 @@ pub struct SavedState {
     pub entity_ids: Vec<String>,
     pub catalog: Vec<Entity>,
     pub progress: Progress,
+    /// Event time per source (absent in snapshots of older versions: rebuilt from the
+    /// sources' next records).
+    #[serde(default)]
+    pub clock: dataflows::event_time::EventClock,
     pub evict_cut_ms: Option<i64>,
     /// Alerts that currently hold: (entity id, window start, figures last emitted).
     pub active: Vec<(String, i64, ActiveAlert)>,

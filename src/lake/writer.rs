@@ -30,8 +30,8 @@ struct WorkerStage {
     files: Vec<FileEntry>,
     /// (table, day, file name or "*"): previous files these replace.
     rewritten: Vec<(String, i64, String)>,
-    /// From worker 0: entity ids by key, the catalog, the eviction cut.
-    ingest: Option<(Vec<String>, Vec<Entity>, Option<i64>)>,
+    /// From worker 0: the catalog and event time (the same on every worker).
+    ingest: Option<CatalogStage>,
     table: Option<TableState>,
     /// How long the hook took.
     hook_seconds: f64,
@@ -39,6 +39,16 @@ struct WorkerStage {
     kafka: Vec<KafkaPosition>,
     /// A hook failure: the snapshot fails with it.
     error: Option<String>,
+}
+
+/// Worker 0's share of `state.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct CatalogStage {
+    /// Entity ids by dense key.
+    entity_ids: Vec<String>,
+    catalog: Vec<Entity>,
+    evict_cut_ms: Option<i64>,
+    clock: dataflows::event_time::EventClock,
 }
 
 #[derive(Default)]
@@ -279,12 +289,11 @@ impl LakeShared {
                 }
             }
         }
-        let ingest = (worker == 0).then(|| {
-            (
-                state.entity_ids.clone(),
-                state.catalog.values().cloned().collect(),
-                state.evict_cut_ms,
-            )
+        let ingest = (worker == 0).then(|| CatalogStage {
+            entity_ids: state.entity_ids.clone(),
+            catalog: state.catalog.values().cloned().collect(),
+            evict_cut_ms: state.evict_cut_ms,
+            clock: state.clock.clone(),
         });
         stage.files.extend(files);
         stage.rewritten.extend(rewritten);
@@ -437,7 +446,12 @@ impl LakeShared {
         crash_point("snapshot-parts");
         let mut files = staged.files;
         // state.json
-        let (entity_ids, catalog, evict_cut_ms) = staged
+        let CatalogStage {
+            entity_ids,
+            catalog,
+            evict_cut_ms,
+            clock,
+        } = staged
             .ingest
             .ok_or_else(|| anyhow!("worker 0 staged no catalog for snapshot {id}"))?;
         let table = staged
@@ -460,6 +474,7 @@ impl LakeShared {
             sealed_total: table.sealed_total,
             progress: table.progress,
             evict_cut_ms,
+            clock,
             catalog,
             entity_ids,
         };
@@ -585,7 +600,7 @@ const STAGE_DIR: &str = ".staged";
 struct Staged {
     files: Vec<FileEntry>,
     rewritten: BTreeSet<(String, i64, String)>,
-    ingest: Option<(Vec<String>, Vec<Entity>, Option<i64>)>,
+    ingest: Option<CatalogStage>,
     table: Option<TableState>,
     hook_seconds: f64,
     kafka: Vec<KafkaPosition>,

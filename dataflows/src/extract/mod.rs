@@ -81,6 +81,10 @@ pub struct ExtractConfig {
     /// Use [`DEFAULT_CASHTAG_ONLY`], common-word symbols as cashtag-only, and dictionary words
     /// as alias stop words.
     pub default_stop_lists: bool,
+    /// Also match an entity's `name` as an alias (an extension of SPEC §2.1; off by default,
+    /// so that only what the catalog lists matches). Older snapshots lack it: off.
+    #[serde(default)]
+    pub match_names: bool,
 }
 
 impl Default for ExtractConfig {
@@ -89,6 +93,7 @@ impl Default for ExtractConfig {
             cashtag_only: BTreeSet::new(),
             alias_stop_words: BTreeSet::new(),
             default_stop_lists: true,
+            match_names: false,
         }
     }
 }
@@ -363,9 +368,11 @@ impl Matcher {
         let mut entity_count = 0;
         for (entity, key) in entities {
             entity_count += 1;
-            let mut symbols: Vec<&str> = entity.symbols.iter().map(String::as_str).collect();
-            symbols.push(&entity.id);
-            for symbol in symbols {
+            // SPEC §2.1: the id and every symbol are cashtag targets; only the symbols match
+            // as bare tokens (a catalog that leaves its id out of `symbols` excluded it).
+            let symbols = entity.symbols.iter().map(|s| (s.as_str(), true));
+            let id = (!entity.symbols.contains(&entity.id)).then_some((entity.id.as_str(), false));
+            for (symbol, bare) in symbols.chain(id) {
                 let symbol = symbol.trim();
                 if symbol.is_empty() {
                     continue;
@@ -381,11 +388,12 @@ impl Matcher {
                     .or_insert_with(|| (PatternKind::Cashtag, BTreeSet::new()))
                     .1
                     .insert(key);
-                if !config.is_cashtag_only(symbol) {
+                if bare && !config.is_cashtag_only(symbol) {
                     exact.entry(symbol.to_string()).or_default().insert(key);
                 }
             }
-            for alias in entity.aliases.iter().chain(std::iter::once(&entity.name)) {
+            let name = config.match_names.then_some(&entity.name);
+            for alias in entity.aliases.iter().chain(name) {
                 let alias = if nfkc(alias, &mut normal) {
                     normal.as_str()
                 } else {
@@ -558,7 +566,23 @@ mod tests {
     }
 
     fn found(text: &str) -> Vec<String> {
-        let (matcher, ids) = matcher();
+        found_in(&catalog(), &ExtractConfig::default(), text)
+    }
+
+    fn found_with_names(text: &str) -> Vec<String> {
+        let config = ExtractConfig {
+            match_names: true,
+            ..ExtractConfig::default()
+        };
+        found_in(&catalog(), &config, text)
+    }
+
+    fn found_in(entities: &[Entity], config: &ExtractConfig, text: &str) -> Vec<String> {
+        let ids: Vec<String> = entities.iter().map(|e| e.id.clone()).collect();
+        let matcher = Matcher::build(
+            entities.iter().zip(0..).map(|(e, k)| (e, k as EntityKey)),
+            config,
+        );
         let mut scratch = Scratch::default();
         let mut names: Vec<String> = matcher
             .mentions(text, &mut scratch)
@@ -586,6 +610,48 @@ mod tests {
         assert_eq!(found("GME."), vec!["GME"]);
         assert_eq!(found("AMC/GME"), vec!["AMC", "GME"]);
         assert_eq!(found("BRK.B holders"), vec!["BRK.B"]);
+    }
+
+    /// SPEC §2.1: an id is a cashtag target only; a catalog that leaves it out of `symbols`
+    /// excluded the bare token on purpose (BlackBerry's "BB" is also a common abbreviation).
+    #[test]
+    fn an_id_left_out_of_symbols_matches_only_as_a_cashtag() {
+        let mut bb = entity("BB", "BlackBerry Limited", &[]);
+        bb.symbols.clear();
+        let listed = entity("GME", "GameStop Corp.", &[]);
+        let entities = vec![bb, listed];
+        for config in [
+            ExtractConfig::default(),
+            ExtractConfig {
+                default_stop_lists: false,
+                match_names: true,
+                ..ExtractConfig::default()
+            },
+        ] {
+            let found = |text: &str| found_in(&entities, &config, text);
+            assert_eq!(found("BB to the moon"), Vec::<String>::new(), "{config:?}");
+            assert_eq!(found("BB GME"), vec!["GME"], "{config:?}");
+            assert_eq!(found("$BB and $bb"), vec!["BB"], "{config:?}");
+            assert_eq!(found("(BB)"), Vec::<String>::new(), "{config:?}");
+        }
+    }
+
+    /// `match_names` (off by default) adds each entity's name as one more alias, under the
+    /// alias rules (case-insensitive whole phrase, stop-listed single words).
+    #[test]
+    fn names_match_only_with_match_names() {
+        assert_eq!(
+            found("Ford Motor Company recalls"),
+            vec!["F"],
+            "alias Ford Motor"
+        );
+        assert_eq!(found("gartner, inc. reports"), vec!["IT"], "alias Gartner");
+        assert_eq!(found("target corporation"), Vec::<String>::new());
+        assert_eq!(found_with_names("target corporation"), vec!["TGT"]);
+        assert_eq!(found_with_names("TARGET  CORPORATION"), vec!["TGT"]);
+        assert_eq!(found_with_names("targetcorporation"), Vec::<String>::new());
+        assert_eq!(found("apple inc. earnings"), Vec::<String>::new());
+        assert_eq!(found_with_names("apple inc. earnings"), vec!["AAPL"]);
     }
 
     #[test]
@@ -631,7 +697,12 @@ mod tests {
             Vec::<String>::new(),
             "no boundary inside CJK text"
         );
-        assert_eq!(found("「トヨタ自動車」"), vec!["7203.T"]);
+        assert_eq!(
+            found("「トヨタ自動車」"),
+            Vec::<String>::new(),
+            "a name is no alias"
+        );
+        assert_eq!(found_with_names("「トヨタ自動車」"), vec!["7203.T"]);
         assert_eq!(found("nestlé results"), vec!["NESN"]);
         assert_eq!(found("NESTLÉ results"), vec!["NESN"]);
         assert_eq!(found("Banco Santander sube"), vec!["SAN"]);
