@@ -1,12 +1,18 @@
-//! Command-line interface: `chatter run | gen | check`. Argument errors exit 2 with clap's
-//! message; config and input errors exit 2 with a one-line message; runtime failures exit 1.
+//! Command-line interface: `chatter run | gen | check | health | replay | backup | restore`.
+//! Argument errors exit 2 with clap's message; config and input errors exit 2 with a one-line
+//! message ([`Error::Usage`]); runtime failures exit 1 ([`Error::Failed`]).
 
 use crate::config::Config;
+use crate::error::{usage, Error};
 use crate::gen::{self, GenConfig};
-use crate::runtime::{self, RunSettings};
+use crate::runtime;
+use crate::settings::{Cluster, LakeSettings, RunSettings};
 use crate::sink::{open_output, DeadLetters};
 use crate::source::InputSpec;
-use anyhow::{Context, Result};
+use anyhow::Context;
+
+/// A command's result.
+type Result<T, E = Error> = std::result::Result<T, E>;
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -238,22 +244,6 @@ pub struct CheckArgs {
     pub print: bool,
 }
 
-/// An error that is the user's to fix (exit 2), as opposed to a failure (exit 1).
-#[derive(Debug)]
-pub struct UsageError(pub anyhow::Error);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-fn usage<T>(result: Result<T>) -> Result<T> {
-    result.map_err(|e| anyhow::Error::new(UsageError(e)))
-}
-
 /// Parses arguments, runs, and maps errors to exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -267,12 +257,8 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("chatter: error: {error:#}");
-            if error.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            eprintln!("chatter: error: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -473,12 +459,13 @@ fn health(args: HealthArgs) -> Result<()> {
         .ok_or_else(|| anyhow::anyhow!("unhealthy: bad created_at {:?}", manifest.created_at))?;
     let age_ms = crate::sink::now_ms() - created;
     if age_ms > max_age_ms {
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "unhealthy: the current snapshot {} was published {} s ago (more than --max-age {})",
             manifest.id,
             age_ms / 1000,
             args.max_age
-        );
+        )
+        .into());
     }
     println!(
         "healthy: snapshot {} published {} s ago (watermark {})",
@@ -559,7 +546,7 @@ fn kafka_settings(args: &RunArgs, config: &Config) -> Result<Option<crate::kafka
 }
 
 /// `--processes N --process I --hosts FILE`.
-fn cluster_settings(args: &RunArgs) -> Result<Option<runtime::Cluster>> {
+fn cluster_settings(args: &RunArgs) -> Result<Option<Cluster>> {
     if args.processes == 0 {
         return usage(Err(anyhow::anyhow!("--processes 0: use at least 1")));
     }
@@ -602,7 +589,7 @@ fn cluster_settings(args: &RunArgs) -> Result<Option<runtime::Cluster>> {
             args.processes
         )));
     }
-    Ok(Some(runtime::Cluster {
+    Ok(Some(Cluster {
         process: args.process,
         hosts,
     }))
@@ -719,7 +706,7 @@ fn run(args: RunArgs) -> Result<()> {
                     "--keep-snapshots 0 (output.keep_snapshots): keep at least 1 snapshot (default 10)"
                 )));
             }
-            Some(runtime::LakeSettings {
+            Some(LakeSettings {
                 root: args.lake.clone().unwrap_or(output.lake),
                 keep,
                 interval: std::time::Duration::from_millis(interval_ms as u64),
@@ -795,8 +782,8 @@ fn run(args: RunArgs) -> Result<()> {
             "epoch_p50_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.5)),
             "epoch_p99_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.99)),
         });
-        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let bytes = serde_json::to_vec_pretty(&json).context("cannot encode the summary")?;
+        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

@@ -476,6 +476,119 @@ fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
+/// Where a record came from (SPEC §1.1, §3.4): typed, never a string parsed back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Provenance {
+    /// A line of a file input (`-` for stdin), 1-based.
+    File { input: String, line: u64 },
+    /// A Kafka message.
+    Kafka {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    /// A comment restored from a snapshot (its original position is not kept).
+    Restored,
+}
+
+impl fmt::Display for Provenance {
+    /// `file:PATH:LINE`, `kafka:TOPIC:PARTITION:OFFSET` or `restored`: the `source` column of
+    /// the `dead_letters` table and of the dead-letter file.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Provenance::File { input, line } => write!(f, "file:{input}:{line}"),
+            Provenance::Kafka {
+                topic,
+                partition,
+                offset,
+            } => write!(f, "kafka:{topic}:{partition}:{offset}"),
+            Provenance::Restored => f.write_str("restored"),
+        }
+    }
+}
+
+/// A record as a transport carries it: a line of a file, or a Kafka message (key, and a value
+/// or none for a tombstone).
+#[derive(Debug, Clone, Copy)]
+pub enum Envelope<'a> {
+    Line(&'a [u8]),
+    Message {
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+    },
+}
+
+/// A rejected record with the bytes a dead letter keeps (the value, or a tombstone's key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected<'a> {
+    pub rejection: Rejection,
+    pub raw: &'a [u8],
+}
+
+/// One decode path for both transports: a tombstone deletes the id its key names (via
+/// `delete`), a line or a value is decoded by `decode`.
+pub fn decode_envelope<'a, E>(
+    envelope: Envelope<'a>,
+    delete: impl FnOnce(String) -> E,
+    decode: impl FnOnce(&[u8]) -> Result<E, Rejection>,
+) -> Result<E, Rejected<'a>> {
+    let bytes = match envelope {
+        Envelope::Line(bytes)
+        | Envelope::Message {
+            value: Some(bytes), ..
+        } => bytes,
+        Envelope::Message { key, value: None } => {
+            return tombstone_id(key).map(delete).map_err(|detail| Rejected {
+                rejection: Rejection::new(Reason::InvalidKey, detail),
+                raw: key.unwrap_or_default(),
+            })
+        }
+    };
+    decode(bytes).map_err(|rejection| Rejected {
+        rejection,
+        raw: bytes,
+    })
+}
+
+/// A comment record → event (a tombstone is a delete without a `deleted_at`).
+pub fn decode_comment_envelope<'a>(
+    envelope: Envelope<'a>,
+    limits: &DecodeLimits,
+) -> Result<CommentEvent, Rejected<'a>> {
+    let delete = |id| CommentEvent::Delete {
+        id,
+        deleted_at_ms: None,
+    };
+    decode_envelope(envelope, delete, |bytes| decode_comment(bytes, limits))
+}
+
+/// A catalog record → event (a tombstone removes the entity).
+pub fn decode_entity_envelope<'a>(
+    envelope: Envelope<'a>,
+    limits: &DecodeLimits,
+) -> Result<EntityEvent, Rejected<'a>> {
+    decode_envelope(
+        envelope,
+        |id| EntityEvent::Delete { id },
+        |bytes| decode_entity(bytes, limits),
+    )
+}
+
+/// The id a tombstone's key names (an id has 1 to 256 bytes of UTF-8, as in SPEC §1.1).
+fn tombstone_id(key: Option<&[u8]>) -> Result<String, String> {
+    let key =
+        key.ok_or_else(|| "a tombstone (null value) without a key: nothing to delete".to_string())?;
+    let id =
+        std::str::from_utf8(key).map_err(|e| format!("the tombstone's key is not UTF-8: {e}"))?;
+    if id.is_empty() || id.len() > 256 {
+        return Err(format!(
+            "the tombstone's key is {} bytes: an id has 1 to 256",
+            id.len()
+        ));
+    }
+    Ok(id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,5 +776,69 @@ mod tests {
         );
         assert_eq!(parse_rfc3339_ms("2021-02-29T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("2021-01-28T14:03:11.Z"), None);
+    }
+
+    #[test]
+    fn envelopes_decode_lines_values_and_tombstones_through_one_path() {
+        let limits = DecodeLimits::now(1 << 20);
+        let line = br#"{"id":"a","text":"x","created_at":"2021-01-28T14:03:11Z"}"#;
+        assert!(matches!(
+            decode_comment_envelope(Envelope::Line(line), &limits),
+            Ok(CommentEvent::Upsert(_))
+        ));
+        let message = Envelope::Message {
+            key: Some(b"a"),
+            value: Some(line),
+        };
+        assert!(matches!(
+            decode_comment_envelope(message, &limits),
+            Ok(CommentEvent::Upsert(_))
+        ));
+        let tombstone = Envelope::Message {
+            key: Some(b"a"),
+            value: None,
+        };
+        assert_eq!(
+            decode_comment_envelope(tombstone, &limits),
+            Ok(CommentEvent::Delete {
+                id: "a".into(),
+                deleted_at_ms: None
+            })
+        );
+        let keyless = decode_entity_envelope(
+            Envelope::Message {
+                key: None,
+                value: None,
+            },
+            &limits,
+        )
+        .unwrap_err();
+        assert_eq!(keyless.rejection.reason, Reason::InvalidKey);
+        let bad_key = Envelope::Message {
+            key: Some(&[0xff, 0xfe]),
+            value: None,
+        };
+        let rejected = decode_entity_envelope(bad_key, &limits).unwrap_err();
+        assert_eq!(rejected.raw, &[0xff, 0xfe], "the key is the raw bytes kept");
+        let bad = decode_comment_envelope(Envelope::Line(b"{"), &limits).unwrap_err();
+        assert_eq!(
+            (bad.rejection.reason, bad.raw),
+            (Reason::InvalidJson, &b"{"[..])
+        );
+    }
+
+    #[test]
+    fn provenance_renders_the_documented_source_strings() {
+        let file = Provenance::File {
+            input: "a.jsonl".into(),
+            line: 7,
+        };
+        assert_eq!(file.to_string(), "file:a.jsonl:7");
+        let kafka = Provenance::Kafka {
+            topic: "comments".into(),
+            partition: 2,
+            offset: 41,
+        };
+        assert_eq!(kafka.to_string(), "kafka:comments:2:41");
     }
 }

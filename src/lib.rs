@@ -4,11 +4,13 @@
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod error;
 pub mod gen;
 pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod lake;
 pub mod runtime;
+pub mod settings;
 pub mod sink;
 pub mod source;

@@ -1,7 +1,7 @@
 //! Output formats and writers: alert events (SPEC §3.1) and dead letters (SPEC §3.4) as JSON
 //! Lines. Both writers are shared by the workers of a process and flushed at the end.
 
-use crate::decode::Reason;
+use crate::decode::{Provenance, Reason};
 use anyhow::{Context, Result};
 use base64::Engine;
 use dataflows::format_rfc3339_ms;
@@ -155,11 +155,6 @@ pub fn input_json(event: &CommentEvent) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap_or_default()
 }
 
-/// Where a record came from.
-pub fn file_source(name: &str, line: u64) -> String {
-    format!("file:{name}:{line}")
-}
-
 /// Opens "-" as stdout or a path as a buffered file.
 pub fn open_output(path: &Path) -> Result<Box<dyn Write + Send>> {
     if path.as_os_str() == "-" {
@@ -185,7 +180,7 @@ pub struct DeadLetters {
 }
 
 /// Where dead letters are also sent (the DLQ topic): (source, reason, error, raw bytes).
-pub type DeadLetterForward = Arc<dyn Fn(&str, Reason, &str, &[u8]) + Send + Sync>;
+pub type DeadLetterForward = Arc<dyn Fn(&Provenance, Reason, &str, &[u8]) + Send + Sync>;
 
 struct DeadLetterState {
     out: Box<dyn Write + Send>,
@@ -221,10 +216,10 @@ impl DeadLetters {
 
     /// Writes one dead letter. A write failure is remembered and reported at the end (the
     /// pipeline does not stop for it, but the run's exit code says it happened).
-    pub fn write(&self, source: String, reason: Reason, error: &str, raw: &[u8]) {
+    pub fn write(&self, source: &Provenance, reason: Reason, error: &str, raw: &[u8]) {
         let record = DeadLetterJson {
             received_at: format_rfc3339_ms(now_ms()),
-            source,
+            source: source.to_string(),
             reason: reason.code(),
             error,
             raw_base64: base64::engine::general_purpose::STANDARD.encode(raw),
@@ -232,7 +227,7 @@ impl DeadLetters {
         };
         let mut state = self.lock();
         if let Some(forward) = &state.forward {
-            forward(&record.source, reason, error, raw);
+            forward(source, reason, error, raw);
         }
         *state.counts.entry(reason.code()).or_default() += 1;
         let result = serde_json::to_writer(&mut state.out, &record)

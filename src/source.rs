@@ -5,7 +5,11 @@
 //! are delivered, the partial last line is reported as [`Line::Broken`] so that it becomes a
 //! dead letter, and reading continues with the next input.
 
+use crate::decode::{Envelope, Provenance};
+use crate::lake::{FilePosition, Manifest, Sources};
+use crate::runtime::source::{CommentSource, EpochRead, Feed, Positions, SourceStats, SourceTable};
 use anyhow::{bail, Context, Result};
+use dataflows::model::Position;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -182,6 +186,276 @@ impl LineReader {
                 Some((self.line_number, Line::Broken(line, error.to_string())))
             }
         }
+    }
+}
+
+/// The file source (a [`CommentSource`]): the inputs in order, each worker scanning every line
+/// and decoding those whose global line number falls to it (`line % workers == index`; stdin,
+/// which can be read once, is read and decoded by worker 0 alone). An epoch is `batch_records`
+/// lines, so results do not depend on the worker count and a resumed run has the epochs an
+/// uninterrupted one has.
+pub struct FileSource {
+    inputs: Vec<InputSpec>,
+    names: Vec<String>,
+    entities: Option<PathBuf>,
+    /// Resumed from a snapshot (which has the catalog).
+    resumed: bool,
+    batch_records: u64,
+    index: usize,
+    peers: usize,
+    /// Stdin is among the inputs: worker 0 reads everything.
+    reads_everything: bool,
+    positions: Vec<FilePosition>,
+    current: Option<(usize, LineReader)>,
+    /// Lines read over all inputs (every worker scans every line).
+    global_line: u64,
+    lines_base: u64,
+    epoch_base: u64,
+    done: bool,
+    /// Worker 0: bytes read, for the progress bar.
+    bytes_read: Arc<AtomicU64>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl FileSource {
+    /// Worker `index` of `peers`: reads `inputs` from `resume` (a snapshot's positions and
+    /// its frontier epoch), or from the start.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        inputs: &[InputSpec],
+        entities: Option<PathBuf>,
+        batch_records: u64,
+        (index, peers): (usize, usize),
+        resume: Option<(&Sources, u64)>,
+        bytes_read: Arc<AtomicU64>,
+        progress: Option<indicatif::ProgressBar>,
+    ) -> FileSource {
+        let names: Vec<String> = inputs.iter().map(InputSpec::name).collect();
+        let recorded = resume.map(|(s, _)| s.files.clone()).unwrap_or_default();
+        let positions = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                recorded.get(i).cloned().unwrap_or(FilePosition {
+                    input: name.clone(),
+                    line: 0,
+                    byte_offset: 0,
+                    complete: false,
+                })
+            })
+            .collect();
+        let lines_base = resume.map_or(0, |(s, _)| s.global_line);
+        FileSource {
+            reads_everything: inputs.contains(&InputSpec::Stdin),
+            inputs: inputs.to_vec(),
+            names,
+            entities,
+            resumed: resume.is_some(),
+            batch_records: batch_records.max(1),
+            index,
+            peers: peers.max(1),
+            positions,
+            current: None,
+            global_line: lines_base,
+            lines_base,
+            epoch_base: resume.map_or(0, |(_, frontier)| frontier),
+            done: false,
+            bytes_read,
+            progress,
+        }
+    }
+
+    /// Opens the next input that is not complete (at its resume position) unless one is
+    /// open; false when every input is read.
+    fn open_next(&mut self) -> Result<bool> {
+        if self.current.is_some() {
+            return Ok(true);
+        }
+        let Some(next) = self.positions.iter().position(|p| !p.complete) else {
+            return Ok(false);
+        };
+        if self.reads_everything && self.index != 0 {
+            // Stdin can be read once: only worker 0 reads, the others see no input.
+            return Ok(false);
+        }
+        let counter = if self.index == 0 {
+            self.bytes_read.clone()
+        } else {
+            Arc::default()
+        };
+        let mut reader = LineReader::open(&self.inputs[next], counter)?;
+        let start = &self.positions[next];
+        if start.byte_offset > 0 || start.line > 0 {
+            reader
+                .skip(start.byte_offset, start.line)
+                .with_context(|| format!("cannot resume input {}", self.names[next]))?;
+        }
+        self.current = Some((next, reader));
+        Ok(true)
+    }
+
+    /// Marks the current input read to its end: it leaves the event-time minimum.
+    fn complete_current(&mut self, feed: &mut Feed<'_>) {
+        if let Some((input, reader)) = self.current.take() {
+            let (line, byte_offset) = reader.position();
+            self.positions[input] = FilePosition {
+                input: self.names[input].clone(),
+                line,
+                byte_offset,
+                complete: true,
+            };
+            // At the epoch of its last line (a line-count boundary: the same on every run).
+            if self.index == 0 {
+                feed.idle(SourceTable::file_key(input));
+            }
+        }
+    }
+}
+
+impl CommentSource for FileSource {
+    fn load_catalog(&mut self, feed: &mut Feed<'_>) -> Result<u64> {
+        let Some(path) = self.entities.clone().filter(|_| !self.resumed) else {
+            return Ok(0);
+        };
+        let spec = InputSpec::File(path);
+        let name = spec.name();
+        let mut reader = LineReader::open(&spec, Arc::default())?;
+        let mut entities = 0;
+        while let Some((line, bytes)) = reader.next_line() {
+            let provenance = || Provenance::File {
+                input: name.clone(),
+                line,
+            };
+            let position = Position {
+                source: SourceTable::CATALOG_FILE,
+                offset: line,
+            };
+            match bytes {
+                Line::Broken(bytes, error) => feed.truncated(&provenance(), bytes, &error),
+                Line::Complete(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
+                Line::Complete(bytes) => {
+                    entities += u64::from(feed.entity(position, provenance, Envelope::Line(bytes)));
+                }
+            }
+        }
+        Ok(entities)
+    }
+
+    fn start(&mut self, _feed: &mut Feed<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn backlog(&mut self) -> u64 {
+        0
+    }
+
+    fn bounded(&self) -> bool {
+        true
+    }
+
+    fn read_epoch(&mut self, feed: &mut Feed<'_>) -> Result<EpochRead> {
+        let end = self.lines_base + (feed.epoch - self.epoch_base) * self.batch_records;
+        let mut read = EpochRead::default();
+        while self.global_line < end {
+            if !self.open_next()? {
+                self.done = true;
+                break;
+            }
+            let Some((input, reader)) = self.current.as_mut() else {
+                break;
+            };
+            let input = *input;
+            let Some((line, bytes)) = reader.next_line() else {
+                self.complete_current(feed);
+                continue;
+            };
+            self.global_line += 1;
+            let mine = if self.reads_everything {
+                self.index == 0
+            } else {
+                self.global_line % self.peers as u64 == self.index as u64
+            };
+            if !mine {
+                continue;
+            }
+            read.records += 1;
+            let name = &self.names[input];
+            let provenance = || Provenance::File {
+                input: name.clone(),
+                line,
+            };
+            match bytes {
+                Line::Broken(bytes, error) => {
+                    feed.truncated(&provenance(), bytes, &error);
+                    tracing::warn!(input = %name, line, %error, "input truncated; continuing with the next input");
+                }
+                Line::Complete(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
+                Line::Complete(bytes) => {
+                    let position = Position {
+                        source: SourceTable::file_key(input),
+                        offset: line,
+                    };
+                    feed.comment(position, provenance, Envelope::Line(bytes));
+                }
+            }
+        }
+        read.done = self.done;
+        Ok(read)
+    }
+
+    fn end_epoch(&mut self, _feed: &mut Feed<'_>) -> Result<u64> {
+        if let Some(bar) = &self.progress {
+            bar.set_position(self.bytes_read.load(Ordering::Relaxed));
+        }
+        Ok(0)
+    }
+
+    fn positions(&self) -> Positions {
+        let mut files = self.positions.clone();
+        if let Some((input, reader)) = &self.current {
+            let (line, byte_offset) = reader.position();
+            files[*input].line = line;
+            files[*input].byte_offset = byte_offset;
+        }
+        Positions::Files(Sources {
+            batch_records: self.batch_records,
+            global_line: self.global_line,
+            files,
+            end_of_input: false,
+            kafka: Vec::new(),
+        })
+    }
+
+    fn problem(&self) -> Option<String> {
+        None
+    }
+
+    fn stats(&self) -> Vec<SourceStats> {
+        // Every worker scans every line: worker 0 reports the lines of each input.
+        if self.index != 0 {
+            return Vec::new();
+        }
+        self.positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let scanned = match &self.current {
+                    Some((input, reader)) if *input == i => reader.position().0,
+                    _ => p.line,
+                };
+                SourceStats {
+                    source: format!("file:{}", self.names[i]),
+                    records: scanned,
+                    lag: None,
+                }
+            })
+            .collect()
+    }
+
+    fn published(&mut self, _manifest: &Manifest) {}
+
+    fn maintain(&mut self, _feed: &mut Feed<'_>) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -312,9 +312,15 @@ fn assert_same(
 
 /// The lake of the file source over the same generated data.
 fn file_reference(dir: &Path, comments: u64) -> BTreeMap<String, Vec<String>> {
+    file_reference_with(dir, comments, &[])
+}
+
+/// [`file_reference`] with more `gen` options.
+fn file_reference_with(dir: &Path, comments: u64, gen: &[&str]) -> BTreeMap<String, Vec<String>> {
     let out = chatter()
         .current_dir(dir)
         .args(["gen", "--out", "gen", "--comments", &comments.to_string()])
+        .args(gen)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -399,6 +405,70 @@ fn topic_to_alerts_topic_and_lake_equals_the_file_source() {
             .as_i64();
         assert_eq!(committed.get(&p).copied(), recorded, "partition {p}");
     }
+}
+
+/// Dead letters of a lake by reason.
+fn dead_letter_reasons(lake: &Path) -> BTreeMap<String, usize> {
+    let mut reasons = BTreeMap::new();
+    for row in &lake_rows(lake)["dead_letters"] {
+        let reason = row
+            .split(", ")
+            .find_map(|field| field.strip_prefix("reason="))
+            .unwrap_or("?");
+        *reasons.entry(reason.to_string()).or_default() += 1;
+    }
+    reasons
+}
+
+/// SPEC §2.4: event time per partition. A backfill of two weeks of event time (twice the
+/// retention) over 4 partitions, read from offset 0 by 2 workers, where librdkafka's fetches
+/// run one partition ahead of another: nothing is refused as beyond retention, and the lake
+/// equals the file source's (the watermark used to follow the newest record of any
+/// partition, and 20% of such a backfill became `beyond_retention` dead letters).
+#[test]
+fn a_backfill_of_four_partitions_loses_nothing_to_the_retention_horizon() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    let span = ["--comments-per-minute", "1"];
+    broker.gen_with("comments", "entities", 20_000, 4, &span);
+    let want = file_reference_with(dir.path(), 20_000, &span);
+    run_ok(kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "",
+        &["--bounded", "-w", "2"],
+    ));
+    let lake = dir.path().join("lake");
+    let reasons = dead_letter_reasons(&lake);
+    assert_eq!(
+        reasons,
+        dead_letter_reasons(&dir.path().join("lake-file")),
+        "the same dead letters as the file source"
+    );
+    assert!(
+        !reasons.contains_key("beyond_retention"),
+        "nothing refused: {reasons:?}"
+    );
+    assert_same(&state_tables(&lake), &want, "backfill vs file");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("current/manifest.json")).unwrap())
+            .unwrap();
+    // The test means something only if the horizon passed the first records.
+    let first_ms = crate::common::read_jsonl(&dir.path().join("gen/comments.jsonl"))
+        .iter()
+        .filter_map(|c| c["created_at"].as_str())
+        .filter_map(|at| {
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+        .min()
+        .unwrap();
+    let horizon_ms = manifest["horizon_ms"].as_i64().unwrap();
+    assert!(
+        horizon_ms > first_ms + 86_400_000,
+        "the data must span more than the retention: horizon {horizon_ms}, first record {first_ms}"
+    );
 }
 
 #[test]

@@ -10,10 +10,10 @@
 
 pub mod admin;
 pub mod replay;
-pub mod run;
+pub mod source;
 
 use crate::config::{duration, KafkaConfig};
-use crate::decode::Reason;
+use crate::decode::{Provenance, Reason};
 use crate::health::{Health, Phase};
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::config::ClientConfig;
@@ -443,17 +443,6 @@ pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
     (partition as usize + topic_index) % workers.max(1)
 }
 
-/// Source index of a Kafka topic-partition in [`dataflows::model::Position`]: topic index 0
-/// is the catalog topic, 1.. the comment topics.
-pub fn source_id(topic_index: usize, partition: i32) -> u32 {
-    (topic_index as u32) * 100_000 + partition as u32
-}
-
-/// `kafka:TOPIC:PARTITION:OFFSET`, the provenance of a record.
-pub fn provenance(topic: &str, partition: i32, offset: i64) -> String {
-    format!("kafka:{topic}:{partition}:{offset}")
-}
-
 /// Delivery bookkeeping of the producer (it outlives a producer session, see `Sinks::flush`).
 #[derive(Default)]
 pub struct SinkState {
@@ -677,11 +666,10 @@ impl Sinks {
     }
 
     /// A dead letter: the original bytes, with the reason and provenance as headers (SPEC §3.4).
-    pub fn dead_letter(&self, source: &str, reason: Reason, error: &str, raw: &[u8]) {
+    pub fn dead_letter(&self, source: &Provenance, reason: Reason, error: &str, raw: &[u8]) {
         let Some(topic) = &self.settings.dlq_topic else {
             return;
         };
-        let (kind, rest) = source.split_once(':').unwrap_or(("", source));
         let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: "chatter.reason",
@@ -691,25 +679,28 @@ impl Sinks {
                 key: "chatter.error",
                 value: Some(error),
             });
-        match kind {
-            "kafka" => {
-                let mut parts = rest.rsplitn(3, ':');
-                let (offset, partition, topic_name) = (parts.next(), parts.next(), parts.next());
+        let source_text = source.to_string();
+        match source {
+            Provenance::Kafka {
+                topic: source_topic,
+                partition,
+                offset,
+            } => {
                 for (key, value) in [
-                    ("chatter.source.topic", topic_name),
-                    ("chatter.source.partition", partition),
-                    ("chatter.source.offset", offset),
+                    ("chatter.source.topic", source_topic.clone()),
+                    ("chatter.source.partition", partition.to_string()),
+                    ("chatter.source.offset", offset.to_string()),
                 ] {
                     headers = headers.insert(Header {
                         key,
-                        value: Some(value.unwrap_or_default()),
+                        value: Some(&value),
                     });
                 }
             }
-            _ => {
+            Provenance::File { .. } | Provenance::Restored => {
                 headers = headers.insert(Header {
                     key: "chatter.source",
-                    value: Some(source),
+                    value: Some(&source_text),
                 });
             }
         }
@@ -722,7 +713,7 @@ impl Sinks {
         } else {
             raw
         };
-        self.send(topic, source.as_bytes(), Some(value), Some(headers));
+        self.send(topic, source_text.as_bytes(), Some(value), Some(headers));
     }
 
     /// Waits until everything sent so far is acknowledged, retrying (with a log line) while
@@ -897,7 +888,8 @@ mod tests {
         for w in 0..3 {
             assert!(after.contains(&w));
         }
-        assert_ne!(source_id(1, 0), source_id(2, 0));
+        use crate::runtime::source::SourceTable;
+        assert_ne!(SourceTable::kafka_key(1, 0), SourceTable::kafka_key(2, 0));
     }
 
     /// A broker that answers produce requests with "unknown error" (tansu does while it shuts

@@ -1,0 +1,274 @@
+//! What other threads read of a run (feldera's `controller.status()`): one immutable
+//! [`Status`] that worker 0 publishes after epochs (an `Arc` swapped under a lock held only for
+//! the swap), so the HTTP server, the progress bar and the summary never touch the dataflow.
+//!
+//! A published status is consistent: its counters, watermark, frontier and data views are
+//! read from worker 0's state between steps, when the window table holds whole epochs only
+//! (its operator applies an epoch at once), and they never go back. Counters are this
+//! process's; in a cluster each process publishes its own.
+
+use super::emit::Emitter;
+use super::snapshots::Snapshots;
+use super::source::SourceStats;
+use crate::health::{Health, Phase};
+use crate::lake::tables::{AlertRecord, WindowRecord};
+use crate::sink::DeadLetters;
+use dataflows::Graph;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Window rows kept in the live view: those starting at most this long before the watermark.
+pub const WINDOW_VIEW_MS: i64 = 6 * 3600 * 1000;
+/// How often worker 0 rebuilds the status (the last one of a run is always published).
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// One snapshot, as the status shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotSummary {
+    pub id: u64,
+    pub frontier: u64,
+    /// Wall-clock time it was published (RFC 3339).
+    pub created_at: String,
+    pub bytes: u64,
+    /// Writing it: the workers' parts, and worker 0's publishing.
+    pub seconds: f64,
+}
+
+/// Epoch latency (from an epoch's start to the graph finishing it), in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LatencySummary {
+    pub epochs: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// State sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    /// Live comments over this process's workers.
+    pub live_comments: u64,
+    /// Live (not yet sealed) window rows.
+    pub window_rows: u64,
+    /// Resident memory of the process (Linux).
+    pub resident_bytes: Option<u64>,
+}
+
+/// An alert event as handed out, with when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertView {
+    /// A sequence number over the run's alert events, from 1.
+    pub sequence: u64,
+    pub record: AlertRecord,
+}
+
+/// Everything a reader sees of the run at one published frontier.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub phase: Option<Phase>,
+    /// Every output reflects all input of epochs up to this one.
+    pub frontier: u64,
+    pub watermark_ms: i64,
+    pub max_event_ms: i64,
+    pub horizon_ms: i64,
+    /// Records read per source (file input or topic-partition), with their backlog.
+    pub sources: Vec<SourceStats>,
+    pub dead_letters: BTreeMap<&'static str, u64>,
+    /// Alert events by kind: fired, updated, retracted.
+    pub alerts: [u64; 3],
+    pub epoch_latency: LatencySummary,
+    pub last_snapshot: Option<SnapshotSummary>,
+    pub state: StateSizes,
+    /// Live window rows of the last [`WINDOW_VIEW_MS`] by entity id, oldest first.
+    pub windows: Arc<BTreeMap<String, Vec<WindowRecord>>>,
+    /// The newest alert events handed out, oldest first.
+    pub recent_alerts: Arc<Vec<AlertView>>,
+    pub uptime_seconds: f64,
+}
+
+impl Status {
+    /// Records read over all sources.
+    pub fn records(&self) -> u64 {
+        self.sources.iter().map(|s| s.records).sum()
+    }
+}
+
+/// What one worker reports between epochs.
+#[derive(Debug, Clone, Default)]
+struct WorkerReport {
+    sources: Vec<SourceStats>,
+    live_comments: u64,
+}
+
+/// The published status and what the workers report for it.
+pub struct StatusBoard {
+    started: Instant,
+    current: RwLock<Arc<Status>>,
+    workers: Mutex<BTreeMap<usize, WorkerReport>>,
+    published_at: Mutex<Option<Instant>>,
+    health: Arc<Health>,
+    dead_letters: DeadLetters,
+}
+
+impl StatusBoard {
+    pub fn new(health: Arc<Health>, dead_letters: DeadLetters) -> StatusBoard {
+        StatusBoard {
+            started: Instant::now(),
+            current: RwLock::new(Arc::new(Status::default())),
+            workers: Mutex::new(BTreeMap::new()),
+            published_at: Mutex::new(None),
+            health,
+            dead_letters,
+        }
+    }
+
+    /// The newest published status (cheap: a clone of an `Arc`).
+    pub fn current(&self) -> Arc<Status> {
+        match self.current.read() {
+            Ok(status) => status.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Worker `index` reports its sources and state size (any worker, between epochs).
+    pub fn worker(&self, index: usize, graph: &Graph, sources: Vec<SourceStats>) {
+        let live_comments = graph.ingest.borrow().comments.len() as u64;
+        if let Ok(mut workers) = self.workers.lock() {
+            workers.insert(
+                index,
+                WorkerReport {
+                    sources,
+                    live_comments,
+                },
+            );
+        }
+    }
+
+    /// Worker 0 publishes a new status (at most every [`PUBLISH_EVERY`], unless `force`).
+    pub fn publish(
+        &self,
+        graph: &Graph,
+        emitter: &Emitter<'_>,
+        snapshots: &Snapshots,
+        histogram: Option<&Histogram<u64>>,
+        force: bool,
+    ) {
+        if let Ok(mut at) = self.published_at.lock() {
+            if !force && at.is_some_and(|at| at.elapsed() < PUBLISH_EVERY) {
+                return;
+            }
+            *at = Some(Instant::now());
+        }
+        let previous = self.current();
+        let status = self.build(graph, emitter, snapshots, histogram, &previous);
+        if let Ok(mut current) = self.current.write() {
+            *current = Arc::new(status);
+        }
+    }
+
+    fn build(
+        &self,
+        graph: &Graph,
+        emitter: &Emitter<'_>,
+        snapshots: &Snapshots,
+        histogram: Option<&Histogram<u64>>,
+        previous: &Status,
+    ) -> Status {
+        let table = graph.table.borrow();
+        let progress = table.progress;
+        let params = &emitter.settings.params;
+        let from = progress.watermark_ms.saturating_sub(WINDOW_VIEW_MS);
+        let mut windows: BTreeMap<String, Vec<WindowRecord>> = BTreeMap::new();
+        for ((_, window), (label, stat)) in table.live.iter() {
+            if *window >= from {
+                let row = WindowRecord::new(label, *window, stat, params);
+                windows.entry(label.id.clone()).or_default().push(row);
+            }
+        }
+        for rows in windows.values_mut() {
+            rows.sort_by_key(|row| row.window_start_ms);
+        }
+        let (mut sources, mut live_comments) = (Vec::new(), 0);
+        if let Ok(workers) = self.workers.lock() {
+            for report in workers.values() {
+                sources.extend(report.sources.iter().cloned());
+                live_comments += report.live_comments;
+            }
+        }
+        sources.sort_by(|a, b| a.source.cmp(&b.source));
+        // The recent alerts change only when events were handed out: share the old list then.
+        let sequence = emitter.handed_out;
+        let recent_alerts = if previous
+            .recent_alerts
+            .last()
+            .is_some_and(|last| last.sequence == sequence)
+        {
+            previous.recent_alerts.clone()
+        } else {
+            let first = sequence + 1 - emitter.recent.len() as u64;
+            let views = emitter
+                .recent
+                .iter()
+                .zip(first..)
+                .map(|((event, at), n)| AlertView {
+                    sequence: n,
+                    record: AlertRecord::new(event, *at),
+                });
+            Arc::new(views.collect())
+        };
+        Status {
+            phase: Some(self.health.readiness().phase),
+            frontier: progress.time,
+            watermark_ms: progress.watermark_ms,
+            max_event_ms: progress.max_event_ms,
+            horizon_ms: progress.horizon_ms,
+            sources,
+            dead_letters: self.dead_letters.counts(),
+            alerts: table.event_counts,
+            epoch_latency: histogram.map(latency).unwrap_or_default(),
+            last_snapshot: snapshots.last.as_ref().map(|m| SnapshotSummary {
+                id: m.id,
+                frontier: m.frontier,
+                created_at: m.created_at.clone(),
+                bytes: m.files.iter().map(|f| f.bytes).sum(),
+                seconds: m.stats.parts_seconds + m.stats.publish_seconds,
+            }),
+            state: StateSizes {
+                live_comments,
+                window_rows: table.live.len() as u64,
+                resident_bytes: resident_bytes(),
+            },
+            windows: Arc::new(windows),
+            recent_alerts,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+fn latency(histogram: &Histogram<u64>) -> LatencySummary {
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    LatencySummary {
+        epochs: histogram.len(),
+        p50_ms: ms(histogram.value_at_quantile(0.5)),
+        p99_ms: ms(histogram.value_at_quantile(0.99)),
+        max_ms: ms(histogram.max()),
+    }
+}
+
+/// Resident set size of this process now (`VmRSS` in /proc/self/status), Linux only.
+pub fn resident_bytes() -> Option<u64> {
+    proc_status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+/// Peak resident set size of this process (`VmHWM`), Linux only.
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
