@@ -3,12 +3,12 @@
 //! message ([`Error::Usage`]); runtime failures exit 1 ([`Error::Failed`]).
 
 use crate::config::Config;
+use crate::connectors::file::InputSpec;
 use crate::error::{usage, Error};
 use crate::gen::{self, GenConfig};
 use crate::runtime;
 use crate::settings::{Cluster, LakeSettings, RunSettings};
 use crate::sink::{open_output, DeadLetters};
-use crate::source::InputSpec;
 use anyhow::Context;
 
 /// A command's result.

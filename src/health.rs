@@ -7,7 +7,8 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where a run is.
@@ -53,6 +54,9 @@ pub struct Health {
     /// blocked (e.g. waiting for the brokers to acknowledge output): not ready.
     heartbeat: Option<Duration>,
     state: Mutex<State>,
+    /// Set by SIGTERM / SIGINT: the run is stopping from that moment, even while a worker
+    /// still waits for input (a stdin read) before it reaches the next epoch boundary.
+    stop: std::sync::OnceLock<Arc<AtomicBool>>,
 }
 
 impl Health {
@@ -68,7 +72,13 @@ impl Health {
                 reason: None,
                 sources: BTreeMap::new(),
             }),
+            stop: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reports the run as stopping as soon as `flag` (the signal handlers' flag) is set.
+    pub fn watch_stop(&self, flag: Arc<AtomicBool>) {
+        let _ = self.stop.set(flag);
     }
 
     /// Moves the run to `phase`, with a reason for not being ready (or none).
@@ -108,8 +118,14 @@ impl Health {
             };
         };
         let mut reason = state.reason.clone();
+        let mut phase = state.phase;
+        let signalled = self.stop.get().is_some_and(|f| f.load(Ordering::SeqCst));
+        if signalled && phase != Phase::Finished {
+            phase = Phase::Stopping;
+            reason = None;
+        }
         if reason.is_none() {
-            reason = match state.phase {
+            reason = match phase {
                 Phase::Starting | Phase::Connecting => Some("starting".into()),
                 Phase::Stopping => Some("stopping: writing the last snapshot".into()),
                 Phase::Finished => Some("the run has ended".into()),
@@ -142,7 +158,7 @@ impl Health {
         }
         Readiness {
             ready: reason.is_none(),
-            phase: state.phase,
+            phase,
             reason,
             uptime_seconds,
         }
@@ -178,6 +194,20 @@ mod tests {
         health.source(0, None);
         let r = health.readiness();
         assert_eq!((r.ready, r.phase), (false, Phase::Stopping));
+    }
+
+    #[test]
+    fn a_signal_makes_the_run_not_ready_at_once() {
+        let health = Health::new(1, None);
+        let flag = Arc::new(AtomicBool::new(false));
+        health.watch_stop(flag.clone());
+        health.source(0, None);
+        assert!(health.readiness().ready);
+        flag.store(true, Ordering::SeqCst);
+        let r = health.readiness();
+        assert_eq!((r.ready, r.phase), (false, Phase::Stopping));
+        health.phase(Phase::Finished, None);
+        assert_eq!(health.readiness().phase, Phase::Finished);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod connectors;
 pub mod decode;
 pub mod error;
 pub mod gen;
@@ -13,4 +14,3 @@ pub mod lake;
 pub mod runtime;
 pub mod settings;
 pub mod sink;
-pub mod source;

@@ -1,8 +1,8 @@
 //! The validated settings of a run, compiled from the config file and the command line
 //! (`cli`) and read by the runtime, the connectors and offline tools alike.
 
+use crate::connectors::file::InputSpec;
 use crate::kafka::KafkaSettings;
-use crate::source::InputSpec;
 use dataflows::Params;
 use std::path::PathBuf;
 use std::time::Duration;

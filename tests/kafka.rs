@@ -437,9 +437,16 @@ fn a_backfill_of_four_partitions_loses_nothing_to_the_retention_horizon() {
         dir.path(),
         "lake",
         "",
-        &["--bounded", "-w", "2"],
+        &["--bounded", "-w", "2", "--windows-out", "windows.jsonl"],
     ));
     let lake = dir.path().join("lake");
+    // --windows-out under --kafka: every row of the lake's entity_windows.
+    let windows = crate::common::read_jsonl(&dir.path().join("windows.jsonl"));
+    assert_eq!(
+        windows.len(),
+        want["entity_windows"].len(),
+        "--windows-out holds every window row"
+    );
     let reasons = dead_letter_reasons(&lake);
     assert_eq!(
         reasons,
@@ -455,11 +462,13 @@ fn a_backfill_of_four_partitions_loses_nothing_to_the_retention_horizon() {
         serde_json::from_slice(&std::fs::read(lake.join("current/manifest.json")).unwrap())
             .unwrap();
     // The test means something only if the horizon passed the first records.
-    let first_ms = crate::common::read_jsonl(&dir.path().join("gen/comments.jsonl"))
-        .iter()
-        .filter_map(|c| c["created_at"].as_str())
+    let generated = std::fs::read(dir.path().join("gen/comments.jsonl")).unwrap();
+    let first_ms = generated
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter_map(|c| c["created_at"].as_str().map(str::to_string))
         .filter_map(|at| {
-            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+            time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok()
         })
         .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
         .min()
@@ -1142,7 +1151,7 @@ fn terminate(child: Child) -> Output {
 }
 
 /// One HTTP GET to 127.0.0.1:`port` (None while nothing answers): the status and the body.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -1163,7 +1172,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// Polls `path` until it answers `want` with a body that contains `text`; fails with the
 /// last answer after `within`.
-fn wait_for_answer(port: u16, path: &str, want: u16, text: &str, within: Duration) -> String {
+pub fn wait_for_answer(port: u16, path: &str, want: u16, text: &str, within: Duration) -> String {
     let started = Instant::now();
     let mut last = None;
     while started.elapsed() < within {

@@ -1081,3 +1081,201 @@ fn python_readers_read_every_table() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Top movers"));
 }
+
+/// `chatter run` of the fixture as process `process` of a 2-process loopback cluster (one
+/// worker each), comments from `input` ("-" for stdin).
+fn cluster_run(
+    fixture: &Fixture,
+    hosts: &Path,
+    process: usize,
+    input: &str,
+    lake: &str,
+) -> std::process::Command {
+    let mut command = chatter();
+    command
+        .args([
+            "run",
+            "-c",
+            "chatter.toml",
+            "-i",
+            input,
+            "-e",
+            "data/entities.jsonl",
+        ])
+        .args(["--batch-size", "400", "-q", "-w", "1", "--lake", lake])
+        .args(["--alerts-out", &format!("alerts-{lake}-{process}.jsonl")])
+        .args(["--dead-letters-out", &format!("dead-{process}.jsonl")])
+        .args(["--processes", "2", "--process", &process.to_string()])
+        .arg("--hosts")
+        .arg(hosts)
+        .current_dir(fixture.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+fn hosts_file(fixture: &Fixture) -> PathBuf {
+    let hosts = fixture.path().join("hosts");
+    let (a, b) = (crate::common::free_port(), crate::common::free_port());
+    std::fs::write(&hosts, format!("127.0.0.1:{a}\n127.0.0.1:{b}\n")).unwrap();
+    hosts
+}
+
+/// File input on a 2-process cluster: the same lake and alerts as one process. SIGTERM to
+/// either process stops both (the stop travels through the signal dataflow, not a
+/// process-local flag), with one consistent final snapshot that a restart resumes from.
+#[test]
+fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
+    let fixture = Fixture::new(6000, 21);
+    let (want, want_alerts) = reference(&fixture);
+    let hosts = hosts_file(&fixture);
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            cluster_run(&fixture, &hosts, p, "data/comments.jsonl", "lake-two")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_same_lake(&fixture.path().join("lake-two"), &want, "2 processes");
+    assert_eq!(
+        fixture.alerts("lake-two-0"),
+        want_alerts,
+        "process 0 emits the alerts"
+    );
+    assert!(
+        fixture.alerts("lake-two-1").is_empty(),
+        "process 1 has no worker 0"
+    );
+
+    // Stdin on process 0 (process 1 reads none: stdin is read once), fed slowly; SIGTERM to
+    // process 1 stops both.
+    for signalled in [1usize, 0] {
+        let lake = format!("lake-term-{signalled}");
+        let hosts = hosts_file(&fixture);
+        let mut first = cluster_run(&fixture, &hosts, 0, "-", &lake)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let second = cluster_run(&fixture, &hosts, 1, "-", &lake)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
+        let mut stdin = first.stdin.take().unwrap();
+        use std::io::Write;
+        let half = input.len() / 2;
+        stdin.write_all(&input[..half]).unwrap();
+        stdin.flush().unwrap();
+        let lock = fixture.path().join(&lake).join("LAKE.lock");
+        for _ in 0..600 {
+            if lock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(lock.exists(), "chatter did not lock the lake within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let pid = [first.id(), second.id()][signalled].to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        // Process 0 stops reading after the agreed epoch, whatever is still fed.
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input[half..]);
+        });
+        for child in [first, second] {
+            let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
+            assert!(
+                out.status.success(),
+                "SIGTERM to process {signalled}: {}",
+                stderr(&out)
+            );
+        }
+        let _ = feeder.join();
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixture.path().join(&lake).join("current/manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["sources"]["end_of_input"], false, "{manifest}");
+        assert_eq!(manifest["workers"], 2);
+        // Both resume from that snapshot and finish: the lake equals the reference's.
+        let hosts = hosts_file(&fixture);
+        let data = fixture.path().join("data/comments.jsonl");
+        let children: Vec<_> = (0..2)
+            .map(|p| {
+                let mut command = cluster_run(&fixture, &hosts, p, "-", &lake);
+                if p == 0 {
+                    command.stdin(std::fs::File::open(&data).unwrap());
+                } else {
+                    command.stdin(std::process::Stdio::null());
+                }
+                command.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("resuming from snapshot"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        let mut want = want.clone();
+        for row in want.get_mut("dead_letters").unwrap().iter_mut() {
+            *row = row.replace("file:data/comments.jsonl:", "file:-:");
+        }
+        want.get_mut("dead_letters").unwrap().sort();
+        assert_same_lake(&fixture.path().join(&lake), &want, "SIGTERM, then resume");
+    }
+}
+
+/// `/readyz` answers 503 "stopping" from the moment of SIGTERM on a file run too (even while
+/// it waits for input), and the run then ends cleanly.
+#[test]
+fn readyz_is_503_after_sigterm_for_the_file_source() {
+    let fixture = Fixture::new(3000, 5);
+    let port = crate::common::free_port();
+    let mut child = stdin_run(
+        &fixture,
+        "a.jsonl",
+        &[
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--lake",
+            "lake-ready",
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    let half = input.len() / 2;
+    stdin.write_all(&input[..half]).unwrap();
+    stdin.flush().unwrap();
+    let wait = crate::kafka::wait_for_answer;
+    let within = std::time::Duration::from_secs(30);
+    wait(port, "/readyz", 200, "\"ready\":true", within);
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let body = wait(port, "/readyz", 503, "\"phase\":\"stopping\"", within);
+    assert!(body.contains("\"ready\":false"), "{body}");
+    let (status, _) = crate::kafka::http_get(port, "/healthz").expect("/healthz answers");
+    assert_eq!(status, 200, "alive while it stops");
+    let _ = stdin.write_all(&input[half..]);
+    drop(stdin);
+    let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -5,4 +5,5 @@ mod common;
 mod kafka;
 mod lake;
 mod real_data;
+mod runtime;
 mod schemas;

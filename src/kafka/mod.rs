@@ -888,7 +888,7 @@ mod tests {
         for w in 0..3 {
             assert!(after.contains(&w));
         }
-        use crate::runtime::source::SourceTable;
+        use crate::connectors::SourceTable;
         assert_ne!(SourceTable::kafka_key(1, 0), SourceTable::kafka_key(2, 0));
     }
 

@@ -7,9 +7,9 @@
 //! holds them is published (exactly-once into the lake; the group's offsets are for lag tools).
 
 use super::{owner, KafkaConsumer, KafkaSettings};
+use crate::connectors::{CommentSource, EpochRead, Feed, Positions, SourceStats, SourceTable};
 use crate::decode::{Envelope, Provenance};
 use crate::lake::{KafkaPosition, Manifest};
-use crate::runtime::source::{CommentSource, EpochRead, Feed, Positions, SourceStats, SourceTable};
 use anyhow::Result;
 use dataflows::model::Position;
 use rdkafka::consumer::Consumer;
@@ -423,7 +423,7 @@ impl CommentSource for KafkaSource {
     }
 
     fn published(&mut self, manifest: &Manifest) {
-        super::commit(&self.consumer, &manifest.sources.kafka);
+        super::commit(&self.consumer, manifest.sources.kafka());
     }
 
     /// New partitions (not in bounded runs: their end is fixed at start), read from their

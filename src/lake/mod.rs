@@ -44,20 +44,128 @@ pub struct FilePosition {
     pub complete: bool,
 }
 
-/// Input positions of a snapshot: resuming from them gives exactly-once results.
+/// Input positions of a snapshot: resuming from them gives exactly-once results. The JSON is
+/// the format's (one object with `batch_records`, `global_line`, `files`, `end_of_input` and,
+/// for Kafka, `kafka`), read and written through [`SourcesJson`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SourcesJson", into = "SourcesJson")]
 pub struct Sources {
-    /// Lines per epoch of the run that wrote it.
-    pub batch_records: u64,
-    /// Comment lines consumed over all inputs.
-    pub global_line: u64,
-    pub files: Vec<FilePosition>,
     /// Whether the end of every input was reached (and the final watermark flushed).
     pub end_of_input: bool,
-    /// Kafka sources: the next offset to read of every topic-partition read so far (a
+    pub positions: SourcePositions,
+}
+
+/// Where each input of a run stood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourcePositions {
+    /// The file source: lines per epoch, lines consumed over all inputs, and each input's
+    /// position (every worker reads every file, so these are the whole run's).
+    Files {
+        batch_records: u64,
+        global_line: u64,
+        files: Vec<FilePosition>,
+    },
+    /// The Kafka source: the next offset to read of every topic-partition read so far (a
     /// partition absent here is read from its beginning).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub kafka: Vec<KafkaPosition>,
+    Kafka(Vec<KafkaPosition>),
+}
+
+impl Default for SourcePositions {
+    fn default() -> Self {
+        SourcePositions::Files {
+            batch_records: 0,
+            global_line: 0,
+            files: Vec::new(),
+        }
+    }
+}
+
+impl Sources {
+    /// The file inputs' positions (none for Kafka).
+    pub fn files(&self) -> &[FilePosition] {
+        match &self.positions {
+            SourcePositions::Files { files, .. } => files,
+            SourcePositions::Kafka(_) => &[],
+        }
+    }
+
+    /// Comment lines consumed over all file inputs (0 for Kafka).
+    pub fn global_line(&self) -> u64 {
+        match &self.positions {
+            SourcePositions::Files { global_line, .. } => *global_line,
+            SourcePositions::Kafka(_) => 0,
+        }
+    }
+
+    /// The Kafka positions (none for files).
+    pub fn kafka(&self) -> &[KafkaPosition] {
+        match &self.positions {
+            SourcePositions::Kafka(positions) => positions,
+            SourcePositions::Files { .. } => &[],
+        }
+    }
+}
+
+/// `sources` of `manifest.json` as written since format 1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SourcesJson {
+    /// Lines per epoch of the run that wrote it (file source).
+    #[serde(default)]
+    pub batch_records: u64,
+    /// Comment lines consumed over all inputs (file source).
+    #[serde(default)]
+    pub global_line: u64,
+    #[serde(default)]
+    pub files: Vec<FilePosition>,
+    #[serde(default)]
+    pub end_of_input: bool,
+    /// Kafka sources (absent for files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<Vec<KafkaPosition>>,
+}
+
+impl From<SourcesJson> for Sources {
+    fn from(json: SourcesJson) -> Sources {
+        // Kafka runs wrote `kafka` (older ones left it out while it was empty, with no files).
+        let kafka = json
+            .kafka
+            .filter(|k| !k.is_empty() || json.files.is_empty());
+        let positions = match kafka {
+            Some(kafka) if json.batch_records == 0 => SourcePositions::Kafka(kafka),
+            _ => SourcePositions::Files {
+                batch_records: json.batch_records,
+                global_line: json.global_line,
+                files: json.files,
+            },
+        };
+        Sources {
+            end_of_input: json.end_of_input,
+            positions,
+        }
+    }
+}
+
+impl From<Sources> for SourcesJson {
+    fn from(sources: Sources) -> SourcesJson {
+        match sources.positions {
+            SourcePositions::Files {
+                batch_records,
+                global_line,
+                files,
+            } => SourcesJson {
+                batch_records,
+                global_line,
+                files,
+                end_of_input: sources.end_of_input,
+                kafka: None,
+            },
+            SourcePositions::Kafka(kafka) => SourcesJson {
+                end_of_input: sources.end_of_input,
+                kafka: Some(kafka),
+                ..SourcesJson::default()
+            },
+        }
+    }
 }
 
 /// Where a Kafka topic-partition was as of a snapshot.

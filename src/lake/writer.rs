@@ -440,9 +440,11 @@ impl LakeShared {
         let started = std::time::Instant::now();
         let mut sources = sources;
         let staged = read_stages(dir, id, workers)?;
-        sources.kafka.extend(staged.kafka);
-        sources.kafka.sort();
-        sources.kafka.dedup();
+        if let super::SourcePositions::Kafka(kafka) = &mut sources.positions {
+            kafka.extend(staged.kafka);
+            kafka.sort();
+            kafka.dedup();
+        }
         crash_point("snapshot-parts");
         let mut files = staged.files;
         // state.json

@@ -10,11 +10,11 @@
 use super::coordination::{Agreement, Backlog, Signal, Signals};
 use super::emit::{Drain, Emitter, Outputs};
 use super::snapshots::{resume_from, LakeRun, Snapshots};
-use super::source::{CommentSource, DeadLetterPath, EpochRead, Feed, Positions, SourceTable};
 use super::status::StatusBoard;
+use crate::connectors::{CommentSource, DeadLetterPath, EpochRead, Feed, Positions, SourceTable};
 use crate::decode::DecodeLimits;
 use crate::health::{Health, Phase};
-use crate::lake::{KafkaPosition, Sources};
+use crate::lake::{KafkaPosition, SourcePositions, Sources};
 use crate::settings::RunSettings;
 use crate::sink::DeadLetters;
 use anyhow::Result;
@@ -264,7 +264,7 @@ pub fn drive(
         (false, false, false, false);
     let mut records = 0u64;
     let mut my_backlog = 0u64;
-    let mut file_positions: Option<Sources> = None;
+    let mut file_positions: Option<SourcePositions> = None;
     let failed = || control.failed.load(Ordering::SeqCst);
     loop {
         // Every worker's signals of epoch - 2 are in before this epoch is read (see
@@ -337,18 +337,28 @@ pub fn drive(
         signals.close_epoch(epoch);
         if let Some(lake) = lake.filter(|_| index == 0) {
             let last = agreement.stop_at == Some(epoch);
-            // A run resumed at the end of its input that read nothing adds no snapshot.
-            let nothing_new = plan
-                .as_ref()
-                .is_some_and(|p| p.snapshot.manifest.sources.end_of_input && records == 0);
+            // A file run resumed at the end of its input that read nothing adds no snapshot
+            // (worker 0 scans every line, so its position is the run's).
+            let nothing_new = plan.as_ref().is_some_and(|p| {
+                let recorded = &p.snapshot.manifest.sources;
+                recorded.end_of_input
+                    && matches!(&file_positions, Some(SourcePositions::Files { global_line, .. })
+                        if *global_line == recorded.global_line())
+            });
             let due = if last {
                 !nothing_new
             } else {
                 last_snapshot.elapsed() >= lake.interval
             };
             if due {
-                let mut sources = file_positions.clone().unwrap_or_default();
-                sources.end_of_input = bounded_end;
+                // Kafka positions come from every worker's stage (see `hooks`).
+                let positions = file_positions
+                    .clone()
+                    .unwrap_or(SourcePositions::Kafka(Vec::new()));
+                let sources = Sources {
+                    end_of_input: bounded_end,
+                    positions,
+                };
                 snapshots.request(&mut graph, next_id, epoch, sources);
                 next_id += 1;
                 last_snapshot = Instant::now();
@@ -492,6 +502,57 @@ fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A worker that fails must not leave its peers waiting forever for its part of the graph
+    /// (a hung process instead of an error and a non-zero exit).
+    #[test]
+    fn a_failed_worker_stops_its_peers_instead_of_hanging_them() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let failed = Arc::new(AtomicBool::new(false));
+            let guards = timely::execute(timely::Config::process(2), move |worker| {
+                let health = Arc::new(Health::new(2, None));
+                let dead_letters = DeadLetters::new(Box::new(std::io::sink()));
+                let control = RunControl {
+                    lake: None,
+                    stop: Arc::default(),
+                    restore_time: Arc::default(),
+                    failed: failed.clone(),
+                    status: Arc::new(StatusBoard::new(health.clone(), dead_letters)),
+                    health,
+                };
+                let mut graph = worker.dataflow::<u64, _, _>(|scope| {
+                    dataflows::build(
+                        scope,
+                        &dataflows::Params::default(),
+                        MatcherCache::default(),
+                        Default::default(),
+                    )
+                });
+                if worker.index() == 1 {
+                    failed.store(true, Ordering::SeqCst);
+                    return Err(WorkerError::Failed(anyhow::anyhow!("worker 1 failed")));
+                }
+                // Worker 0 reads epoch after epoch, as a Kafka run does while it waits for
+                // every worker's "done": it must learn of the failure and stop.
+                for epoch in 1..=20_000 {
+                    advance(worker, &mut graph, epoch, &control)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let results: Vec<_> = guards.join().into_iter().map(|r| r.unwrap()).collect();
+            let _ = done.send(results);
+        });
+        let results = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("worker 0 still waits for the failed worker after 60 s");
+        assert!(
+            matches!(results[0], Err(WorkerError::PeerFailed)),
+            "worker 0 reports the failure: {:?}",
+            results[0]
+        );
+    }
 
     #[test]
     fn backlog_reports_keep_a_bounded_run_in_catch_up_over_quiet_epochs() {

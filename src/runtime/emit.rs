@@ -9,7 +9,7 @@
 //!   the window-stats topic as they change (tombstones when they vanish).
 
 use super::coordination::Backlog;
-use super::source::{DeadLetterPath, SourceTable};
+use crate::connectors::{DeadLetterPath, SourceTable};
 use crate::decode::Reason;
 use crate::kafka::Sinks;
 use crate::settings::RunSettings;

@@ -1,6 +1,6 @@
-//! The runtime: one worker loop ([`driver`]) that drives any comment source ([`source`]) —
-//! the file source (`crate::source`) and the Kafka source (`crate::kafka::source`) plug in
-//! through one trait — with one drain/emit path ([`emit`]), one snapshot path
+//! The runtime: one worker loop ([`driver`]) that drives any comment source — the file
+//! source (`crate::connectors::file`) and the Kafka source (`crate::kafka::source`) plug in
+//! through one trait, [`crate::connectors::CommentSource`] — with one drain/emit path ([`emit`]), one snapshot path
 //! ([`snapshots`]), one way to agree across processes ([`coordination`]) and a published
 //! status other threads read ([`status`]).
 //!
@@ -11,15 +11,14 @@ pub mod coordination;
 pub mod driver;
 pub mod emit;
 pub mod snapshots;
-pub mod source;
 pub mod status;
 
+use crate::connectors::file::{FileSource, InputSpec};
 use crate::error::Error;
 use crate::health::{Health, Phase};
 use crate::kafka::source::KafkaSource;
 use crate::settings::RunSettings;
 use crate::sink::DeadLetters;
-use crate::source::{FileSource, InputSpec};
 use anyhow::{anyhow, Context};
 use dataflows::enrich::IngestCounters;
 use dataflows::extract::MatcherCache;
@@ -255,6 +254,7 @@ fn run_with(
             .map_err(Error::Usage)?;
     }
     let stop = stop_on_signals()?;
+    handle.health.watch_stop(stop.clone());
     let lake = settings
         .lake
         .as_ref()
@@ -269,7 +269,7 @@ fn run_with(
             plan.snapshot.dir.display(),
             manifest.watermark,
             manifest.tables.get("comments").map_or(0, |t| t.rows),
-            manifest.sources.global_line
+            manifest.sources.global_line()
         );
     }
     let started = Instant::now();
@@ -379,7 +379,7 @@ struct Shared {
     settings: RunSettings,
     outputs: Arc<Outputs>,
     dead_letters: DeadLetters,
-    table: source::SourceTable,
+    table: crate::connectors::SourceTable,
     cache: MatcherCache,
     lake: Option<snapshots::LakeRun>,
     stop: Arc<AtomicBool>,
@@ -414,9 +414,9 @@ fn worker_main(
     };
     let plan = shared.lake.as_ref().and_then(|l| l.plan.as_ref());
     let resume = plan.map(|p| (&p.snapshot.manifest.sources, p.snapshot.manifest.frontier));
-    let mut source: Box<dyn source::CommentSource> = match &settings.kafka {
+    let mut source: Box<dyn crate::connectors::CommentSource> = match &settings.kafka {
         Some(kafka) => {
-            let positions = resume.map_or(&[][..], |(s, _)| &s.kafka[..]);
+            let positions = resume.map_or(&[][..], |(s, _)| s.kafka());
             Box::new(KafkaSource::new(kafka, (index, peers), positions)?)
         }
         None => Box::new(FileSource::new(

@@ -2,11 +2,11 @@
 //! the graph, and publish snapshots once the graph has finished their epoch (worker 0).
 
 use super::driver::{advance, finish_before, RunControl};
-use super::source::{SourceTable, RESTORED};
+use crate::connectors::file::InputSpec;
+use crate::connectors::{SourceTable, RESTORED};
 use crate::lake::writer::{LakeShared, RestorePlan};
 use crate::lake::{Lake, Snapshot, Sources};
 use crate::settings::{LakeSettings, RunSettings};
-use crate::source::InputSpec;
 use anyhow::{anyhow, Result};
 use dataflows::model::{Position, Positioned};
 use dataflows::velocity::TableState;
@@ -59,7 +59,7 @@ pub fn open_lake(
             let recorded: Vec<&str> = snapshot
                 .manifest
                 .sources
-                .files
+                .files()
                 .iter()
                 .map(|f| f.input.as_str())
                 .collect();

@@ -9,7 +9,7 @@
 
 use super::emit::Emitter;
 use super::snapshots::Snapshots;
-use super::source::SourceStats;
+use crate::connectors::SourceStats;
 use crate::health::{Health, Phase};
 use crate::lake::tables::{AlertRecord, WindowRecord};
 use crate::sink::DeadLetters;
@@ -65,7 +65,7 @@ pub struct AlertView {
 }
 
 /// Everything a reader sees of the run at one published frontier.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Status {
     pub phase: Option<Phase>,
     /// Every output reflects all input of epochs up to this one.
@@ -86,6 +86,28 @@ pub struct Status {
     /// The newest alert events handed out, oldest first.
     pub recent_alerts: Arc<Vec<AlertView>>,
     pub uptime_seconds: f64,
+}
+
+impl Default for Status {
+    /// Before the first epoch: nothing read, no event time.
+    fn default() -> Self {
+        Status {
+            phase: None,
+            frontier: 0,
+            watermark_ms: i64::MIN,
+            max_event_ms: i64::MIN,
+            horizon_ms: i64::MIN,
+            sources: Vec::new(),
+            dead_letters: BTreeMap::new(),
+            alerts: [0; 3],
+            epoch_latency: LatencySummary::default(),
+            last_snapshot: None,
+            state: StateSizes::default(),
+            windows: Arc::default(),
+            recent_alerts: Arc::default(),
+            uptime_seconds: 0.0,
+        }
+    }
 }
 
 impl Status {

@@ -5,9 +5,9 @@
 //! are delivered, the partial last line is reported as [`Line::Broken`] so that it becomes a
 //! dead letter, and reading continues with the next input.
 
+use crate::connectors::{CommentSource, EpochRead, Feed, Positions, SourceStats, SourceTable};
 use crate::decode::{Envelope, Provenance};
-use crate::lake::{FilePosition, Manifest, Sources};
-use crate::runtime::source::{CommentSource, EpochRead, Feed, Positions, SourceStats, SourceTable};
+use crate::lake::{FilePosition, Manifest, SourcePositions, Sources};
 use anyhow::{bail, Context, Result};
 use dataflows::model::Position;
 use flate2::read::MultiGzDecoder;
@@ -231,7 +231,7 @@ impl FileSource {
         progress: Option<indicatif::ProgressBar>,
     ) -> FileSource {
         let names: Vec<String> = inputs.iter().map(InputSpec::name).collect();
-        let recorded = resume.map(|(s, _)| s.files.clone()).unwrap_or_default();
+        let recorded = resume.map(|(s, _)| s.files().to_vec()).unwrap_or_default();
         let positions = names
             .iter()
             .enumerate()
@@ -244,7 +244,7 @@ impl FileSource {
                 })
             })
             .collect();
-        let lines_base = resume.map_or(0, |(s, _)| s.global_line);
+        let lines_base = resume.map_or(0, |(s, _)| s.global_line());
         FileSource {
             reads_everything: inputs.contains(&InputSpec::Stdin),
             inputs: inputs.to_vec(),
@@ -417,12 +417,10 @@ impl CommentSource for FileSource {
             files[*input].line = line;
             files[*input].byte_offset = byte_offset;
         }
-        Positions::Files(Sources {
+        Positions::Files(SourcePositions::Files {
             batch_records: self.batch_records,
             global_line: self.global_line,
             files,
-            end_of_input: false,
-            kafka: Vec::new(),
         })
     }
 

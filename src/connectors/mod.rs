@@ -1,4 +1,5 @@
-//! The one seam between the runtime's worker loop and a transport (feldera's `InputReader` /
+//! Connectors: the transports that read comments (`file`; Kafka lives in `crate::kafka`), and
+//! the one seam between them and the runtime's worker loop (feldera's `InputReader` /
 //! `InputConsumer` split): a [`CommentSource`] reads records and hands them, as bytes in an
 //! [`Envelope`], to a [`Feed`], which decodes them on the one decode path, dead-letters what
 //! fails (file, DLQ topic and lake alike) and sends the rest into the graph.
@@ -11,9 +12,11 @@ use crate::decode::{
 };
 use crate::lake::tables::DeadLetterRecord;
 use crate::lake::writer::LakeShared;
-use crate::lake::{KafkaPosition, Manifest, Sources};
+use crate::lake::{KafkaPosition, Manifest, SourcePositions};
 use crate::sink::{now_ms, DeadLetters};
 use anyhow::Result;
+
+pub mod file;
 use dataflows::model::{Position, Positioned};
 use dataflows::{Control, Graph};
 
@@ -88,7 +91,7 @@ impl SourceTable {
 #[derive(Debug, Clone)]
 pub enum Positions {
     /// Every worker reads every file (worker 0's positions are the whole input's).
-    Files(Sources),
+    Files(SourcePositions),
     /// This worker's topic-partitions (each worker stages its own for the snapshot).
     Kafka(Vec<KafkaPosition>),
 }
