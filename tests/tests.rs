@@ -4,5 +4,6 @@ mod cli;
 mod common;
 mod kafka;
 mod lake;
+mod lake_read;
 mod real_data;
 mod schemas;
