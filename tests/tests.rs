@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod kafka;
 mod lake;
+mod lake_read;
 mod real_data;
 mod runtime;
 mod schemas;

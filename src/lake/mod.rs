@@ -16,6 +16,7 @@
 //! removes leftovers and restores from the newest snapshot whose checksums hold.
 
 pub mod backup;
+pub mod read;
 pub mod tables;
 pub mod writer;
 

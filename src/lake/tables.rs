@@ -909,75 +909,87 @@ pub fn for_each_comment(path: &Path, mut f: impl FnMut(RestoredComment)) -> Resu
 pub fn read_windows(path: &Path) -> Result<Vec<WindowRecord>> {
     let mut out = Vec::new();
     for batch in read_batches(path)? {
-        let c = Columns::new(&batch, path);
-        let (id, name) = (
-            c.strings("entity_id", true)?,
-            c.strings("entity_name", true)?,
-        );
-        let (start, end) = (c.times("window_start")?, c.times("window_end")?);
-        let (mentions, authors) = (c.i64s("mentions")?, c.i64s("authors")?);
-        let sm = c.f64s("sentiment_mean")?;
-        let (bm, bs) = (c.f64s("baseline_mean")?, c.f64s("baseline_std")?);
-        let (z, ratio, alert) = (c.f64s("z")?, c.f64s("ratio")?, c.bools("alert")?);
-        for i in 0..batch.num_rows() {
-            out.push(WindowRecord {
-                entity_id: id.get(i).unwrap_or_default().to_string(),
-                entity_name: name.get(i).unwrap_or_default().to_string(),
-                window_start_ms: start.value(i).div_euclid(1000),
-                window_end_ms: end.value(i).div_euclid(1000),
-                mentions: mentions.value(i),
-                authors: authors.value(i),
-                sentiment_mean: sm.value(i),
-                baseline_mean: bm.value(i),
-                baseline_std: bs.value(i),
-                z: z.value(i),
-                ratio: ratio.value(i),
-                alert: alert.value(i),
-            });
-        }
+        windows_of(&batch, path, &mut out)?;
     }
     Ok(out)
+}
+
+/// Decodes the `entity_windows` rows of one batch (read from `path`) into `out`.
+pub fn windows_of(batch: &RecordBatch, path: &Path, out: &mut Vec<WindowRecord>) -> Result<()> {
+    let c = Columns::new(batch, path);
+    let (id, name) = (
+        c.strings("entity_id", true)?,
+        c.strings("entity_name", true)?,
+    );
+    let (start, end) = (c.times("window_start")?, c.times("window_end")?);
+    let (mentions, authors) = (c.i64s("mentions")?, c.i64s("authors")?);
+    let sm = c.f64s("sentiment_mean")?;
+    let (bm, bs) = (c.f64s("baseline_mean")?, c.f64s("baseline_std")?);
+    let (z, ratio, alert) = (c.f64s("z")?, c.f64s("ratio")?, c.bools("alert")?);
+    for i in 0..batch.num_rows() {
+        out.push(WindowRecord {
+            entity_id: id.get(i).unwrap_or_default().to_string(),
+            entity_name: name.get(i).unwrap_or_default().to_string(),
+            window_start_ms: start.value(i).div_euclid(1000),
+            window_end_ms: end.value(i).div_euclid(1000),
+            mentions: mentions.value(i),
+            authors: authors.value(i),
+            sentiment_mean: sm.value(i),
+            baseline_mean: bm.value(i),
+            baseline_std: bs.value(i),
+            z: z.value(i),
+            ratio: ratio.value(i),
+            alert: alert.value(i),
+        });
+    }
+    Ok(())
 }
 
 /// Reads an `alerts` file back.
 pub fn read_alerts(path: &Path) -> Result<Vec<AlertRecord>> {
     let mut out = Vec::new();
     for batch in read_batches(path)? {
-        let c = Columns::new(&batch, path);
-        let (alert_id, kind) = (c.strings("alert_id", true)?, c.strings("kind", true)?);
-        let (id, name) = (
-            c.strings("entity_id", true)?,
-            c.strings("entity_name", true)?,
-        );
-        let (start, end) = (c.times("window_start")?, c.times("window_end")?);
-        let (mentions, authors) = (c.i64s("mentions")?, c.i64s("authors")?);
-        let (bm, bs) = (c.f64s("baseline_mean")?, c.f64s("baseline_std")?);
-        let (z, ratio, sm) = (c.f64s("z")?, c.f64s("ratio")?, c.f64s("sentiment_mean")?);
-        let (as_of, emitted) = (c.times("as_of")?, c.times("emitted_at")?);
-        let provisional = c.bools("provisional")?;
-        for i in 0..batch.num_rows() {
-            let s = |col: &Strings<'_>| col.get(i).unwrap_or_default().to_string();
-            out.push(AlertRecord {
-                alert_id: s(&alert_id),
-                kind: s(&kind),
-                entity_id: s(&id),
-                entity_name: s(&name),
-                window_start_ms: start.value(i).div_euclid(1000),
-                window_end_ms: end.value(i).div_euclid(1000),
-                mentions: mentions.value(i),
-                authors: authors.value(i),
-                baseline_mean: bm.value(i),
-                baseline_std: bs.value(i),
-                z: z.value(i),
-                ratio: ratio.value(i),
-                sentiment_mean: sm.value(i),
-                as_of_ms: as_of.value(i).div_euclid(1000),
-                emitted_at_ms: emitted.value(i).div_euclid(1000),
-                provisional: provisional.value(i),
-            });
-        }
+        alerts_of(&batch, path, &mut out)?;
     }
     Ok(out)
+}
+
+/// Decodes the `alerts` rows of one batch (read from `path`) into `out`.
+pub fn alerts_of(batch: &RecordBatch, path: &Path, out: &mut Vec<AlertRecord>) -> Result<()> {
+    let c = Columns::new(batch, path);
+    let (alert_id, kind) = (c.strings("alert_id", true)?, c.strings("kind", true)?);
+    let (id, name) = (
+        c.strings("entity_id", true)?,
+        c.strings("entity_name", true)?,
+    );
+    let (start, end) = (c.times("window_start")?, c.times("window_end")?);
+    let (mentions, authors) = (c.i64s("mentions")?, c.i64s("authors")?);
+    let (bm, bs) = (c.f64s("baseline_mean")?, c.f64s("baseline_std")?);
+    let (z, ratio, sm) = (c.f64s("z")?, c.f64s("ratio")?, c.f64s("sentiment_mean")?);
+    let (as_of, emitted) = (c.times("as_of")?, c.times("emitted_at")?);
+    let provisional = c.bools("provisional")?;
+    for i in 0..batch.num_rows() {
+        let s = |col: &Strings<'_>| col.get(i).unwrap_or_default().to_string();
+        out.push(AlertRecord {
+            alert_id: s(&alert_id),
+            kind: s(&kind),
+            entity_id: s(&id),
+            entity_name: s(&name),
+            window_start_ms: start.value(i).div_euclid(1000),
+            window_end_ms: end.value(i).div_euclid(1000),
+            mentions: mentions.value(i),
+            authors: authors.value(i),
+            baseline_mean: bm.value(i),
+            baseline_std: bs.value(i),
+            z: z.value(i),
+            ratio: ratio.value(i),
+            sentiment_mean: sm.value(i),
+            as_of_ms: as_of.value(i).div_euclid(1000),
+            emitted_at_ms: emitted.value(i).div_euclid(1000),
+            provisional: provisional.value(i),
+        });
+    }
+    Ok(())
 }
 
 /// The schemas as the JSON document `schemas/lake/v1.json` holds.
