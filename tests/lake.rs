@@ -1166,10 +1166,18 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
             .unwrap();
         let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
         let mut stdin = first.stdin.take().unwrap();
-        use std::io::Write;
-        let half = input.len() / 2;
-        stdin.write_all(&input[..half]).unwrap();
-        stdin.flush().unwrap();
+        // Fed from a thread: a process that never reads must fail the test, not block it.
+        let (go_on, rest) = std::sync::mpsc::channel::<()>();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let half = input.len() / 2;
+            let _ = stdin.write_all(&input[..half]);
+            let _ = stdin.flush();
+            // Process 0 stops reading after the agreed epoch, whatever is still fed.
+            if rest.recv().is_ok() {
+                let _ = stdin.write_all(&input[half..]);
+            }
+        });
         let lock = fixture.path().join(&lake).join("LAKE.lock");
         for _ in 0..600 {
             if lock.exists() {
@@ -1185,10 +1193,7 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
             .status()
             .unwrap()
             .success());
-        // Process 0 stops reading after the agreed epoch, whatever is still fed.
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input[half..]);
-        });
+        let _ = go_on.send(());
         for child in [first, second] {
             let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
             assert!(

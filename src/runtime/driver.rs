@@ -195,281 +195,404 @@ pub fn drive(
     source: &mut dyn CommentSource,
     control: &RunControl,
 ) -> Result<WorkerResult, WorkerError> {
-    let (index, peers) = (worker.index(), worker.peers());
-    let settings = context.settings;
     let lake = control.lake.as_ref();
-    let plan = lake.and_then(|l| l.plan.clone());
-    let log: PositionLog = Rc::default();
-    let hooks = hooks(index, peers, lake, &log, context.outputs)?;
-    let params = settings.params.clone();
-    let cache = context.cache.clone();
-    let mut graph =
-        worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache, hooks));
-    let mut signals = Signals::new(worker);
-    let limits = DecodeLimits::now(settings.max_record_bytes);
     let dead = DeadLetterPath {
         dead_letters: context.dead_letters,
         lake: lake.map(|l| l.shared.as_ref()),
     };
-    let mut emitter = Emitter::new(index, settings, context.outputs, context.table, &dead);
-    let mut backlog = Backlog::new(peers);
-    // Resume: the snapshot's comments go back in at its frontier epoch; reading continues
-    // after its positions.
-    let epoch_base = match &plan {
-        Some(plan) => {
-            resume_from(worker, &mut graph, plan, peers, control)?;
-            plan.snapshot.manifest.frontier
-        }
-        None => 0,
-    };
-    let mut epoch = epoch_base + 1;
-    advance(worker, &mut graph, epoch, control)?;
-
-    // A Feed for the source, whose steps hand out what the graph finished.
-    macro_rules! with_feed {
-        (|$feed:ident| $body:expr) => {{
-            let at = epoch;
-            let mut on_step = |graph: &Graph| {
-                if index == 0 {
-                    signals.take_backlog_reports(&mut backlog);
-                }
-                emitter.drain(graph, &backlog, at, Drain::Ready);
-            };
-            let mut $feed = Feed {
-                worker: &mut *worker,
-                graph: &mut graph,
-                dead: &dead,
-                limits: &limits,
-                epoch: at,
-                on_step: &mut on_step,
-            };
-            $body
-        }};
+    let mut run = WorkerLoop::start(worker, context, control, &dead)?;
+    if run.index == 0 {
+        run.entities += run.with_feed(worker, |feed| source.load_catalog(feed))?;
     }
-
-    let mut entities = 0u64;
-    if index == 0 {
-        entities += with_feed!(|feed| source.load_catalog(&mut feed))?;
-    }
-    with_feed!(|feed| source.start(&mut feed))?;
-    control.health.source(index, source.problem());
-
-    let mut snapshots = Snapshots::new(plan.as_deref(), peers);
-    let mut next_id = lake.map_or(1, |l| l.next_id);
-    let mut last_snapshot = Instant::now();
-    let mut histogram = Histogram::<u64>::new(3).ok();
-    let mut pending_epochs: VecDeque<(u64, Instant)> = VecDeque::new();
-    let mut agreement = Agreement::default();
-    let (mut stop_sent, mut done_sent, mut interrupted, mut bounded_end) =
-        (false, false, false, false);
-    let mut records = 0u64;
-    let mut my_backlog = 0u64;
-    let mut file_positions: Option<SourcePositions> = None;
-    let failed = || control.failed.load(Ordering::SeqCst);
+    run.with_feed(worker, |feed| source.start(feed))?;
+    control.health.source(run.index, source.problem());
     loop {
         // Every worker's signals of epoch - 2 are in before this epoch is read (see
         // `coordination`): a stop decided at the end of epoch - 2 is known here.
-        if epoch >= epoch_base + 3 && !signals.wait_through(worker, epoch - 2, failed) {
+        let epoch = run.epoch;
+        if epoch >= run.epoch_base + 3
+            && !run.signals.wait_through(worker, epoch - 2, || run.failed())
+        {
             return Err(WorkerError::PeerFailed);
         }
-        let epoch_started = Instant::now();
+        let started = Instant::now();
         let waiting = source.backlog();
-        let read: EpochRead = with_feed!(|feed| source.read_epoch(&mut feed))?;
-        records += read.records;
-        entities += with_feed!(|feed| source.end_epoch(&mut feed))?;
+        let read = run.with_feed(worker, |feed| source.read_epoch(feed))?;
+        run.records += read.records;
+        run.entities += run.with_feed(worker, |feed| source.end_epoch(feed))?;
         match source.positions() {
             Positions::Kafka(positions) => {
-                log.borrow_mut().insert(epoch, positions);
+                run.log.borrow_mut().insert(epoch, positions);
             }
-            Positions::Files(positions) => file_positions = Some(positions),
+            Positions::Files(positions) => run.file_positions = Some(positions),
         }
+        run.signal(worker, source, read, waiting)?;
+        run.request_snapshot();
+        if run.agreement.stop_at.is_some_and(|at| epoch >= at) {
+            break;
+        }
+        run.pending_epochs.push_back((epoch, started));
+        run.next_epoch(worker, source)?;
+    }
+    run.close(worker, source)
+}
 
-        // Signals out.
-        if control.stop.load(Ordering::SeqCst) && !stop_sent {
+/// One worker's state over a run (see [`drive`]).
+struct WorkerLoop<'a> {
+    index: usize,
+    peers: usize,
+    context: &'a WorkerContext<'a>,
+    control: &'a RunControl,
+    dead: &'a DeadLetterPath<'a>,
+    graph: Graph,
+    signals: Signals,
+    limits: DecodeLimits,
+    emitter: Emitter<'a>,
+    backlog: Backlog,
+    log: PositionLog,
+    epoch_base: u64,
+    /// The epoch being read.
+    epoch: u64,
+    snapshots: Snapshots,
+    next_id: u64,
+    last_snapshot: Instant,
+    histogram: Option<Histogram<u64>>,
+    pending_epochs: VecDeque<(u64, Instant)>,
+    agreement: Agreement,
+    stop_sent: bool,
+    done_sent: bool,
+    interrupted: bool,
+    bounded_end: bool,
+    records: u64,
+    entities: u64,
+    my_backlog: u64,
+    file_positions: Option<SourcePositions>,
+}
+
+impl<'a> WorkerLoop<'a> {
+    /// Builds the graph and the signal dataflow, restores the lake's snapshot (if any) and
+    /// opens the first epoch.
+    fn start(
+        worker: &mut timely::worker::Worker,
+        context: &'a WorkerContext<'a>,
+        control: &'a RunControl,
+        dead: &'a DeadLetterPath<'a>,
+    ) -> Result<WorkerLoop<'a>, WorkerError> {
+        let (index, peers) = (worker.index(), worker.peers());
+        let settings = context.settings;
+        let lake = control.lake.as_ref();
+        let plan = lake.and_then(|l| l.plan.clone());
+        let log: PositionLog = Rc::default();
+        let hooks = hooks(index, peers, lake, &log, context.outputs)?;
+        let params = settings.params.clone();
+        let cache = context.cache.clone();
+        let mut graph =
+            worker.dataflow::<u64, _, _>(|scope| dataflows::build(scope, &params, cache, hooks));
+        let signals = Signals::new(worker);
+        // Resume: the snapshot's comments go back in at its frontier epoch; reading
+        // continues after its positions.
+        let epoch_base = match &plan {
+            Some(plan) => {
+                resume_from(worker, &mut graph, plan, peers, control)?;
+                plan.snapshot.manifest.frontier
+            }
+            None => 0,
+        };
+        advance(worker, &mut graph, epoch_base + 1, control)?;
+        Ok(WorkerLoop {
+            index,
+            peers,
+            context,
+            control,
+            dead,
+            graph,
+            signals,
+            limits: DecodeLimits::now(settings.max_record_bytes),
+            emitter: Emitter::new(index, settings, context.outputs, context.table, dead),
+            backlog: Backlog::new(peers),
+            log,
+            epoch_base,
+            epoch: epoch_base + 1,
+            snapshots: Snapshots::new(plan.as_deref(), peers),
+            next_id: lake.map_or(1, |l| l.next_id),
+            last_snapshot: Instant::now(),
+            histogram: Histogram::<u64>::new(3).ok(),
+            pending_epochs: VecDeque::new(),
+            agreement: Agreement::default(),
+            stop_sent: false,
+            done_sent: false,
+            interrupted: false,
+            bounded_end: false,
+            records: 0,
+            entities: 0,
+            my_backlog: 0,
+            file_positions: None,
+        })
+    }
+
+    fn failed(&self) -> bool {
+        self.control.failed.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` with a [`Feed`] into the current epoch, whose steps hand out what the graph
+    /// finished.
+    fn with_feed<R>(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        f: impl FnOnce(&mut Feed<'_>) -> R,
+    ) -> R {
+        let (at, index) = (self.epoch, self.index);
+        let (signals, backlog, emitter) = (&self.signals, &mut self.backlog, &mut self.emitter);
+        let mut on_step = |graph: &Graph| {
+            if index == 0 {
+                signals.take_backlog_reports(backlog);
+            }
+            emitter.drain(graph, backlog, at, Drain::Ready);
+        };
+        let mut feed = Feed {
+            worker,
+            graph: &mut self.graph,
+            dead: self.dead,
+            limits: &self.limits,
+            epoch: at,
+            on_step: &mut on_step,
+        };
+        f(&mut feed)
+    }
+
+    /// The end of reading an epoch: signals out (stop asked, input done, backlog), signals in,
+    /// and worker 0's decision of the last epoch.
+    fn signal(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        source: &dyn CommentSource,
+        read: EpochRead,
+        waiting: u64,
+    ) -> Result<(), WorkerError> {
+        let (index, epoch, control) = (self.index, self.epoch, self.control);
+        if control.stop.load(Ordering::SeqCst) && !self.stop_sent {
             control.health.phase(Phase::Stopping, None);
-            signals.send(Signal::StopRequested);
-            stop_sent = true;
+            self.signals.send(Signal::StopRequested);
+            self.stop_sent = true;
         }
-        let newly_done = read.done && !done_sent;
+        let newly_done = read.done && !self.done_sent;
         if newly_done {
-            signals.send(Signal::Done(index));
-            done_sent = true;
-            tracing::info!(worker = index, records, "read the input to its end");
+            self.signals.send(Signal::Done(index));
+            self.done_sent = true;
+            tracing::info!(
+                worker = index,
+                records = self.records,
+                "read the input to its end"
+            );
         }
-        my_backlog = backlog_report(my_backlog, waiting, read.records, source.bounded());
+        self.my_backlog = backlog_report(self.my_backlog, waiting, read.records, source.bounded());
         if index == 0 {
-            backlog.report(index, epoch, my_backlog);
+            self.backlog.report(index, epoch, self.my_backlog);
         } else {
-            signals.send(Signal::Lag(index, epoch, my_backlog));
+            self.signals
+                .send(Signal::Lag(index, epoch, self.my_backlog));
         }
         control.health.source(index, source.problem());
         // A worker at the end of its input learns, before deciding, whether every other
         // worker is too: every worker's signals of the epoch before are in (so a file run
         // ends at the same epoch on every run, whatever the timing).
-        if done_sent && !newly_done && !signals.wait_through(worker, epoch - 1, failed) {
+        let failed = || control.failed.load(Ordering::SeqCst);
+        if self.done_sent && !newly_done && !self.signals.wait_through(worker, epoch - 1, failed) {
             return Err(WorkerError::PeerFailed);
         }
         if index == 0 {
-            signals.take_backlog_reports(&mut backlog);
+            self.signals.take_backlog_reports(&mut self.backlog);
         }
-        let heard = agreement.hear(signals.take());
+        let heard = self.agreement.hear(self.signals.take());
+        if index == 0 && self.agreement.stop_at.is_none() {
+            self.decide(source, heard.stop_requested);
+        }
+        self.signals.close_epoch(epoch);
+        Ok(())
+    }
 
-        // Worker 0 decides: the last epoch, the final flush, snapshots.
-        if index == 0 && agreement.stop_at.is_none() {
-            let all_done = source.bounded() && agreement.done.len() == peers;
-            let decided = if all_done {
-                graph.control.send(Control::Flush);
-                bounded_end = true;
-                Some(epoch)
-            } else if heard.stop_requested || control.stop.load(Ordering::SeqCst) {
-                // Everyone reads one more epoch (whose signals of this epoch they see before
-                // reading the one after), then stops.
-                interrupted = true;
-                Some(epoch + 1)
-            } else {
-                None
-            };
-            if let Some(at) = decided {
-                agreement.stop_at = Some(at);
-                signals.send(Signal::StopAt(at));
-            }
+    /// Worker 0 decides the last epoch: this one when every worker's input is done (with the
+    /// final flush), or the next one when a stop was asked for (everyone reads one more
+    /// epoch, whose signals of this epoch they see before reading the one after).
+    fn decide(&mut self, source: &dyn CommentSource, stop_requested: bool) {
+        let all_done = source.bounded() && self.agreement.done.len() == self.peers;
+        let decided = if all_done {
+            self.graph.control.send(Control::Flush);
+            self.bounded_end = true;
+            Some(self.epoch)
+        } else if stop_requested || self.control.stop.load(Ordering::SeqCst) {
+            self.interrupted = true;
+            Some(self.epoch + 1)
+        } else {
+            None
+        };
+        if let Some(at) = decided {
+            self.agreement.stop_at = Some(at);
+            self.signals.send(Signal::StopAt(at));
         }
-        signals.close_epoch(epoch);
-        if let Some(lake) = lake.filter(|_| index == 0) {
-            let last = agreement.stop_at == Some(epoch);
-            // A file run resumed at the end of its input that read nothing adds no snapshot
-            // (worker 0 scans every line, so its position is the run's).
-            let nothing_new = plan.as_ref().is_some_and(|p| {
-                let recorded = &p.snapshot.manifest.sources;
-                recorded.end_of_input
-                    && matches!(&file_positions, Some(SourcePositions::Files { global_line, .. })
-                        if *global_line == recorded.global_line())
-            });
-            let due = if last {
-                !nothing_new
-            } else {
-                last_snapshot.elapsed() >= lake.interval
-            };
-            if due {
-                // Kafka positions come from every worker's stage (see `hooks`).
-                let positions = file_positions
-                    .clone()
-                    .unwrap_or(SourcePositions::Kafka(Vec::new()));
-                let sources = Sources {
-                    end_of_input: bounded_end,
-                    positions,
-                };
-                snapshots.request(&mut graph, next_id, epoch, sources);
-                next_id += 1;
-                last_snapshot = Instant::now();
-            }
+    }
+
+    /// Worker 0 asks for a snapshot of this epoch when one is due: every snapshot interval,
+    /// and at the last epoch.
+    fn request_snapshot(&mut self) {
+        let Some(lake) = self.control.lake.as_ref().filter(|_| self.index == 0) else {
+            return;
+        };
+        let last = self.agreement.stop_at == Some(self.epoch);
+        // A file run resumed at the end of its input that read nothing adds no snapshot
+        // (worker 0 scans every line, so its position is the run's).
+        let plan = lake.plan.as_ref();
+        let nothing_new = plan.is_some_and(|p| {
+            let recorded = &p.snapshot.manifest.sources;
+            recorded.end_of_input
+                && matches!(&self.file_positions, Some(SourcePositions::Files { global_line, .. })
+                    if *global_line == recorded.global_line())
+        });
+        let due = if last {
+            !nothing_new
+        } else {
+            self.last_snapshot.elapsed() >= lake.interval
+        };
+        if !due {
+            return;
         }
-        if agreement.stop_at.is_some_and(|at| epoch >= at) {
-            break;
-        }
-        pending_epochs.push_back((epoch, epoch_started));
-        epoch += 1;
-        advance(worker, &mut graph, epoch, control)?;
-        if index == 0 {
+        // Kafka positions come from every worker's stage (see `hooks`).
+        let positions = self
+            .file_positions
+            .clone()
+            .unwrap_or(SourcePositions::Kafka(Vec::new()));
+        let sources = Sources {
+            end_of_input: self.bounded_end,
+            positions,
+        };
+        self.snapshots
+            .request(&mut self.graph, self.next_id, self.epoch, sources);
+        self.next_id += 1;
+        self.last_snapshot = Instant::now();
+    }
+
+    /// Moves to the next epoch: advances the graph, hands out what it finished, publishes
+    /// snapshots and the status, and lets the source do its periodic work.
+    fn next_epoch(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        source: &mut dyn CommentSource,
+    ) -> Result<(), WorkerError> {
+        self.epoch += 1;
+        advance(worker, &mut self.graph, self.epoch, self.control)?;
+        if self.index == 0 {
             crate::lake::crash_point("epoch");
-            signals.take_backlog_reports(&mut backlog);
+            self.signals.take_backlog_reports(&mut self.backlog);
         }
-        emitter.drain(&graph, &backlog, epoch, Drain::Ready);
-        if index == 0 {
-            let table = graph.table.borrow();
+        let (graph, backlog) = (&self.graph, &self.backlog);
+        self.emitter.drain(graph, backlog, self.epoch, Drain::Ready);
+        if self.index == 0 {
+            let table = self.graph.table.borrow();
             let oldest = table.events.first().map_or(u64::MAX, |event| event.time);
-            backlog.prune_before(table.progress.time.min(oldest));
+            self.backlog.prune_before(table.progress.time.min(oldest));
         }
-        record_finished(&graph, &mut pending_epochs, histogram.as_mut());
-        if let Some(lake) = lake.filter(|_| index == 0) {
+        record_finished(
+            &self.graph,
+            &mut self.pending_epochs,
+            self.histogram.as_mut(),
+        );
+        self.publish(source, false);
+        self.with_feed(worker, |feed| source.maintain(feed))?;
+        Ok(())
+    }
+
+    /// Worker 0: publishes the snapshots the graph finished; every worker: reports to the
+    /// status board, and worker 0 publishes the status (always when `last`).
+    fn publish(&mut self, source: &mut dyn CommentSource, last: bool) {
+        if let Some(lake) = self.control.lake.as_ref().filter(|_| self.index == 0) {
+            let control = self.control;
+            let (graph, backlog) = (&self.graph, &self.backlog);
             publish(
-                &mut snapshots,
-                &graph,
+                &mut self.snapshots,
+                graph,
                 lake,
-                peers,
+                self.peers,
                 control,
-                &mut emitter,
-                &backlog,
+                &mut self.emitter,
+                backlog,
             );
-            if let Some(manifest) = snapshots.take_published() {
+            if let Some(manifest) = self.snapshots.take_published() {
                 source.published(&manifest);
             }
         }
-        with_feed!(|feed| source.maintain(&mut feed))?;
-        control.status.worker(index, &graph, source.stats());
-        if index == 0 {
-            let status = &control.status;
-            status.publish(&graph, &emitter, &snapshots, histogram.as_ref(), false);
+        let status = &self.control.status;
+        status.worker(self.index, &self.graph, source.stats());
+        if self.index == 0 {
+            let histogram = self.histogram.as_ref();
+            status.publish(&self.graph, &self.emitter, &self.snapshots, histogram, last);
         }
     }
 
-    // Close: every worker moves past its last epoch and the graph drains.
-    pending_epochs.push_back((epoch, Instant::now()));
-    epoch += 1;
-    advance(worker, &mut graph, epoch, control)?;
-    finish_before(worker, &graph, epoch, control)?;
-    signals.close();
-    record_finished(&graph, &mut pending_epochs, histogram.as_mut());
-    if index == 0 {
-        signals.take_backlog_reports(&mut backlog);
-    }
-    // The end: every event goes, judged by the reports received; every live row is written.
-    emitter.drain(&graph, &backlog, epoch, Drain::Last);
-    if let Some(sinks) = &context.outputs.sinks {
-        sinks.flush();
-    }
-    if let Some(lake) = lake.filter(|_| index == 0) {
-        publish(
-            &mut snapshots,
-            &graph,
-            lake,
-            peers,
-            control,
-            &mut emitter,
-            &backlog,
+    /// Close: every worker moves past its last epoch, the graph drains, every alert event
+    /// goes (judged by the reports received), every live window row is written, and the last
+    /// snapshot and status are published.
+    fn close(
+        mut self,
+        worker: &mut timely::worker::Worker,
+        source: &mut dyn CommentSource,
+    ) -> Result<WorkerResult, WorkerError> {
+        self.pending_epochs.push_back((self.epoch, Instant::now()));
+        self.epoch += 1;
+        advance(worker, &mut self.graph, self.epoch, self.control)?;
+        finish_before(worker, &self.graph, self.epoch, self.control)?;
+        self.signals.close();
+        record_finished(
+            &self.graph,
+            &mut self.pending_epochs,
+            self.histogram.as_mut(),
         );
-        if let Some(manifest) = snapshots.take_published() {
-            source.published(&manifest);
+        if self.index == 0 {
+            self.signals.take_backlog_reports(&mut self.backlog);
         }
-    }
-    control.status.worker(index, &graph, source.stats());
-    if index == 0 {
-        let status = &control.status;
-        status.publish(&graph, &emitter, &snapshots, histogram.as_ref(), true);
-    }
-    let suppressed = emitter.suppressed;
-    if suppressed > 0 {
-        tracing::info!(
+        let (graph, backlog) = (&self.graph, &self.backlog);
+        self.emitter.drain(graph, backlog, self.epoch, Drain::Last);
+        if let Some(sinks) = &self.context.outputs.sinks {
+            sinks.flush();
+        }
+        self.publish(source, true);
+        let suppressed = self.emitter.suppressed;
+        if suppressed > 0 {
+            tracing::info!(
+                suppressed,
+                "alert events kept out of the alerts topic during catch-up (they are in the lake)"
+            );
+        }
+        if let Some(error) = self.snapshots.error.take() {
+            return Err(error.into());
+        }
+        let counters = self.graph.ingest.borrow().counters;
+        // The process ends after this: freeing millions of live comments one by one would
+        // only delay the exit (about 0.3 s per 2M), so the map is let go without dropping it.
+        std::mem::forget(std::mem::take(&mut self.graph.ingest.borrow_mut().comments));
+        let table = (self.index == 0).then(|| {
+            let table = self.graph.table.borrow();
+            (
+                table.live.len() as u64 + table.sealed_total,
+                table.event_counts,
+                table.progress.watermark_ms,
+            )
+        });
+        Ok(WorkerResult {
+            counters,
+            records: self.records,
+            entities: self.entities,
+            table,
+            epoch_micros: if self.index == 0 {
+                self.histogram.take()
+            } else {
+                None
+            },
+            snapshots: self.snapshots.published,
+            last_snapshot: self.snapshots.last.clone(),
+            interrupted: self.interrupted,
             suppressed,
-            "alert events kept out of the alerts topic during catch-up (they are in the lake)"
-        );
+        })
     }
-    if let Some(error) = snapshots.error.take() {
-        return Err(error.into());
-    }
-    let counters = graph.ingest.borrow().counters;
-    // The process ends after this: freeing millions of live comments one by one would only
-    // delay the exit (about 0.3 s per 2M), so the map is let go without dropping it.
-    std::mem::forget(std::mem::take(&mut graph.ingest.borrow_mut().comments));
-    let table = (index == 0).then(|| {
-        let table = graph.table.borrow();
-        (
-            table.live.len() as u64 + table.sealed_total,
-            table.event_counts,
-            table.progress.watermark_ms,
-        )
-    });
-    Ok(WorkerResult {
-        counters,
-        records,
-        entities,
-        table,
-        epoch_micros: if index == 0 { histogram } else { None },
-        snapshots: snapshots.published,
-        last_snapshot: snapshots.last.clone(),
-        interrupted,
-        suppressed,
-    })
 }
 
 /// Publishes the snapshots the graph has finished: first every output they cover is out and

@@ -83,8 +83,10 @@ pub fn open_lake(
                 )));
             }
             // A crash between publishing a snapshot and moving `current` leaves `current`
-            // one behind: repair it.
-            opened.point_current(snapshot.manifest.id)?;
+            // one behind: the writer (process 0 of a cluster) repairs it.
+            if settings.cluster.as_ref().is_none_or(|c| c.process == 0) {
+                opened.point_current(snapshot.manifest.id)?;
+            }
             Some(Arc::new(RestorePlan { snapshot, state }))
         }
     };
