@@ -1,6 +1,6 @@
 //! The pipeline config file (`chatter.toml`): serde types that reject unknown keys, compiled by
-//! [`Config::compile`] into validated [`dataflows::Params`] and runtime settings. Every error
-//! names the key and the fix.
+//! [`Config::params`] (and the command line, `cli`) into validated [`dataflows::Params`] and
+//! [`crate::settings::RunSettings`]. Every error names the key and the fix.
 
 use anyhow::{bail, Context, Result};
 use dataflows::extract::ExtractConfig;

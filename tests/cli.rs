@@ -556,3 +556,40 @@ fn oversize_and_non_utf8_records_are_dead_letters() {
     );
     assert!(stderr(&output).contains("1 inserts"), "{}", stderr(&output));
 }
+
+/// `chatter.example.toml` is the config reference: it names every key the effective config has
+/// (set, or shown commented out), so a new key cannot go undocumented.
+#[test]
+fn the_example_config_names_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.toml"), "").unwrap();
+    let printed = run_in(dir.path(), &["check", "--config", "empty.toml", "--print"]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let effective: toml::Table = String::from_utf8_lossy(&printed.stdout).parse().unwrap();
+    let example_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("chatter.example.toml");
+    let example = std::fs::read_to_string(example_path).unwrap();
+    let mut documented = BTreeSet::new();
+    let mut section = String::new();
+    for line in example.lines() {
+        let line = line.trim().trim_start_matches('#').trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else if let Some((key, _)) = line.split_once(" = ") {
+            if !key.contains(' ') {
+                documented.insert(format!("{section}.{key}"));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for (name, table) in &effective {
+        for (key, value) in table.as_table().into_iter().flatten() {
+            let key = format!("{name}.{key}");
+            if !value.is_table() && !documented.contains(&key) {
+                missing.push(key);
+            }
+        }
+    }
+    assert!(effective.len() >= 6, "{effective:?}");
+    assert!(missing.is_empty(), "chatter.example.toml does not name {missing:?}");
+}

@@ -1,5 +1,5 @@
 //! Kafka: settings, clients, partition ownership and the sinks (alerts, window stats, dead
-//! letters). The worker loop that reads topics into the dataflow is in [`run`].
+//! letters). The source that reads topics for the runtime's worker loop is [`source`].
 //!
 //! chatter reads with manually assigned partitions (no consumer-group rebalancing): partition
 //! `p` of the `t`-th comment topic belongs to global worker `(p + t) % workers`, the same in
