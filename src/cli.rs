@@ -256,6 +256,10 @@ pub fn main() -> ExitCode {
         .init();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Stopped(why)) => {
+            eprintln!("chatter: {why}");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("chatter: error: {error}");
             ExitCode::from(error.exit_code())

@@ -11,14 +11,20 @@ pub enum Error {
     /// The run failed: a broken input, a full disk, a broker that never answered (exit 1).
     #[error("{0:#}")]
     Failed(#[from] anyhow::Error),
+    /// SIGTERM / SIGINT before the first record was read (while connecting to the brokers or
+    /// joining the cluster): nothing was written, and that is a clean stop (exit 0).
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl Error {
-    /// 2 for usage errors, 1 for failures (0 is success, 130 a second SIGINT/SIGTERM).
+    /// 2 for usage errors, 1 for failures, 0 for a stop before the start (0 is also success,
+    /// and 130 a second SIGINT/SIGTERM).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
             Error::Failed(_) => 1,
+            Error::Stopped(_) => 0,
         }
     }
 }

@@ -76,6 +76,11 @@ impl Health {
         }
     }
 
+    /// Whether SIGTERM / SIGINT was received.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.get().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
     /// Reports the run as stopping as soon as `flag` (the signal handlers' flag) is set.
     pub fn watch_stop(&self, flag: Arc<AtomicBool>) {
         let _ = self.stop.set(flag);

@@ -591,5 +591,74 @@ fn the_example_config_names_every_key() {
         }
     }
     assert!(effective.len() >= 6, "{effective:?}");
-    assert!(missing.is_empty(), "chatter.example.toml does not name {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "chatter.example.toml does not name {missing:?}"
+    );
+}
+
+/// SIGTERM works at start-up too: while the Kafka brokers cannot be reached (the wait is
+/// `kafka.connect_timeout`, 60 s) and while a cluster waits for a process that never comes,
+/// chatter exits 0 at once, having written nothing.
+#[test]
+fn sigterm_at_start_up_exits_at_once_and_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = format!("127.0.0.1:{}", free_port());
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
+    generated(dir.path(), 100, 3);
+    let cases: [(&str, Vec<String>); 2] = [
+        (
+            "connecting to the Kafka brokers",
+            vec!["--kafka".into(), unreachable, "--no-lake".into()],
+        ),
+        (
+            "joining the cluster",
+            [
+                "-i",
+                "comments.jsonl",
+                "-e",
+                "entities.jsonl",
+                "--lake",
+                "lake",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain(["--processes", "2", "--process", "0", "--hosts"].map(String::from))
+            .chain([hosts.display().to_string()])
+            .collect(),
+        ),
+    ];
+    for (phase, args) in cases {
+        let child = chatter()
+            .arg("run")
+            .args(&args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Let it reach the phase (the handlers are installed before any waiting).
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let out = finish_within(child, std::time::Duration::from_secs(20));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{phase}: {err}");
+        assert!(
+            err.contains(phase) && err.contains("nothing was read or written"),
+            "{err}"
+        );
+    }
+    assert!(
+        !dir.path().join("lake/current").exists(),
+        "no snapshot was written"
+    );
 }

@@ -338,6 +338,9 @@ impl KafkaSettings {
                     self.brokers
                 ),
                 Err(Unavailable::Unreachable(error)) => {
+                    if health.is_some_and(Health::stop_requested) {
+                        bail!("stopped while waiting for the Kafka brokers");
+                    }
                     if Instant::now() + backoff > deadline {
                         let why = consumer
                             .context()
@@ -363,7 +366,10 @@ impl KafkaSettings {
                     // poll queue; nothing else can: the consumer is not assigned yet).
                     let until = Instant::now() + backoff;
                     while let Some(left) = until.checked_duration_since(Instant::now()) {
-                        let _ = consumer.poll(left);
+                        if health.is_some_and(Health::stop_requested) {
+                            break;
+                        }
+                        let _ = consumer.poll(left.min(Duration::from_millis(100)));
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

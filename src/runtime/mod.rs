@@ -273,7 +273,13 @@ fn run_with(
         );
     }
     let started = Instant::now();
-    let sinks = kafka_sinks(&settings, &handle.health)?;
+    let sinks = kafka_sinks(&settings, &handle.health).map_err(|error| {
+        if handle.health.stop_requested() {
+            Error::Stopped("stopped (SIGTERM/SIGINT) while connecting to the Kafka brokers: nothing was read or written".into())
+        } else {
+            error
+        }
+    })?;
     let dead_letters = match &sinks {
         Some(sinks) => {
             let sinks = sinks.clone();
@@ -462,6 +468,7 @@ fn execute(
             cluster.hosts.join(", ")
         );
         exit_on_lost_peer();
+        exit_on_stop_while_joining(shared.stop.clone(), joined.clone());
         StdoutAside::new()
     });
     let joined_worker = joined.clone();
@@ -551,6 +558,23 @@ fn exit_on_lost_peer() {
         }
         previous(info);
     }));
+}
+
+/// A cluster waits for every process to join, however long; SIGTERM / SIGINT meanwhile ends
+/// this process at once, cleanly (no worker has started, nothing was written; the lake's lock
+/// is an advisory lock, released with the process).
+fn exit_on_stop_while_joining(stop: Arc<AtomicBool>, joined: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !joined.load(Ordering::Acquire) {
+            if stop.load(Ordering::SeqCst) {
+                eprintln!(
+                    "chatter: stopped (SIGTERM/SIGINT) while joining the cluster: nothing was read or written"
+                );
+                std::process::exit(0);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
 }
 
 /// Sets the flag when the worker thread unwinds.
