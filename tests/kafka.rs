@@ -1237,7 +1237,39 @@ fn readyz_is_false_while_the_brokers_are_unreachable() {
     wait_for_answer(port, "/readyz", 503, "broker", Duration::from_secs(30));
     broker.up();
     ready();
-    terminate(child);
+    // From the signal on, /readyz answers 503 "stopping" (never 200) until the process ends.
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut answers = Vec::new();
+    while let Some(answer) = http_get(port, "/readyz") {
+        answers.push(answer);
+        if answers.len() > 10_000 {
+            break;
+        }
+    }
+    // (The first requests may race the signal's delivery: once 503, never 200 again.)
+    let answers: Vec<_> = answers
+        .iter()
+        .skip_while(|(status, _)| *status == 200)
+        .collect();
+    let summary: Vec<_> = answers.iter().map(|(s, b)| (s, b.len())).take(20).collect();
+    assert!(
+        answers
+            .iter()
+            .any(|(_, body)| body.contains("\"phase\":\"stopping\"")),
+        "{summary:?}"
+    );
+    assert!(
+        answers.iter().all(|(status, body)| *status == 503
+            && (body.contains("\"phase\":\"stopping\"")
+                || body.contains("\"phase\":\"finished\""))),
+        "{summary:?}"
+    );
+    let out = finish_within(child, PROCESS_DEADLINE);
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(!lake_rows(&dir.path().join("lake"))["comments"].is_empty());
 }
 
@@ -1312,5 +1344,117 @@ fn a_partition_added_while_running_is_read_from_its_beginning() {
         &state_tables(&dir.path().join("lake")),
         &bounded_reference(&broker, dir.path()),
         "a partition added while running",
+    );
+}
+
+/// SIGTERM: one partition's records produced minutes after the other's (and minutes behind
+/// its event time) are late, not lost: the quiet partition was idle, so the other one moved
+/// the watermark, and its records, once they come, are counted as corrections (within the
+/// retention horizon), none refused.
+#[test]
+fn a_partition_produced_late_is_still_counted() {
+    let broker = Broker::start("memory");
+    let dir = tempfile::tempdir().unwrap();
+    broker.create("comments", 2);
+    chatter::kafka::admin::ensure_topic(&broker.addr(), &Default::default(), "entities", 1, true)
+        .unwrap();
+    let producer = broker.producer();
+    let send = |topic: &str, partition: i32, key: &str, value: String| {
+        producer
+            .send(
+                BaseRecord::to(topic)
+                    .partition(partition)
+                    .key(key)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    };
+    send(
+        "entities",
+        0,
+        "ZBX",
+        r#"{"id":"ZBX","kind":"ticker","name":"Zorblax","symbols":["ZBX"]}"#.into(),
+    );
+    let start_ms = 1_611_842_400_000i64; // 2021-01-28T14:00:00Z
+    let comment = |id: String, at_ms: i64| {
+        serde_json::json!({"id": id, "text": "ZBX news",
+            "created_at": dataflows::format_rfc3339_ms(at_ms)})
+        .to_string()
+    };
+    // Partition 0: two hours of event time, one comment every 12 s.
+    for i in 0..600 {
+        send(
+            "comments",
+            0,
+            &format!("p0-{i}"),
+            comment(format!("p0-{i}"), start_ms + i * 12_000),
+        );
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let mut child = kafka_command(
+        &broker,
+        dir.path(),
+        "lake",
+        "idle_timeout = \"1s\"\n[windows]\nretention = \"3h\"",
+        &["--snapshot-interval", "200ms"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let committed = |partition: i32| {
+        broker
+            .committed("chatter", "comments", 2)
+            .get(&partition)
+            .copied()
+    };
+    let wait_for = |child: &mut Child, partition: i32, offset: i64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while committed(partition) != Some(offset) {
+            if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                child.kill().ok();
+                let mut text = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = err.read_to_string(&mut text);
+                }
+                panic!("partition {partition} not committed at {offset}: {text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(&mut child, 0, 600);
+    // Partition 1, produced now: 100 comments from 30 to 40 minutes behind partition 0's
+    // newest record (the watermark has passed them; the horizon is 3 hours behind it).
+    let newest = start_ms + 599 * 12_000;
+    for i in 0..100 {
+        let at = newest - 40 * 60_000 + i * 6_000;
+        send(
+            "comments",
+            1,
+            &format!("p1-{i}"),
+            comment(format!("p1-{i}"), at),
+        );
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    wait_for(&mut child, 1, 100);
+    child.kill().ok();
+    let _ = finish_within(child, PROCESS_DEADLINE);
+    let lake = dir.path().join("lake");
+    let rows = lake_rows(&lake);
+    assert_eq!(rows["comments"].len(), 700, "every comment is in the lake");
+    assert_eq!(rows["mentions"].len(), 700);
+    assert!(
+        rows["dead_letters"].is_empty(),
+        "none refused: {:?}",
+        rows["dead_letters"]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("current/manifest.json")).unwrap())
+            .unwrap();
+    assert!(
+        manifest["watermark_ms"].as_i64().unwrap() > newest - 30 * 60_000,
+        "the watermark had passed partition 1's records: {manifest}"
     );
 }

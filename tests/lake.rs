@@ -1178,15 +1178,33 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
                 let _ = stdin.write_all(&input[half..]);
             }
         });
-        let lock = fixture.path().join(&lake).join("LAKE.lock");
-        for _ in 0..600 {
-            if lock.exists() {
-                break;
+        // Signal once the cluster is complete (a stop while joining ends a process at once,
+        // and its peer then loses it: the start-up test's case).
+        let (lines, said) = std::sync::mpsc::channel::<String>();
+        let mut stderr_pipe = first.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(&mut stderr_pipe)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            all
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match said.recv_timeout(left) {
+                Ok(line) if line.contains("the cluster is complete") => break,
+                Ok(_) => {}
+                Err(_) => panic!("process 0 did not say the cluster is complete within 60 s"),
+            }
         }
-        assert!(lock.exists(), "chatter did not lock the lake within 30 s");
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        std::thread::sleep(std::time::Duration::from_millis(300));
         let pid = [first.id(), second.id()][signalled].to_string();
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -1202,6 +1220,8 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
                 stderr(&out)
             );
         }
+        let said = reader.join().unwrap();
+        assert!(said.contains("interrupted"), "process 0: {said}");
         let _ = feeder.join();
         let manifest: serde_json::Value = serde_json::from_slice(
             &std::fs::read(fixture.path().join(&lake).join("current/manifest.json")).unwrap(),
@@ -1283,4 +1303,69 @@ fn readyz_is_503_after_sigterm_for_the_file_source() {
     drop(stdin);
     let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// An input that fails in the middle of a run (here the second file, deleted while the first
+/// is still being read from a pipe) stops the run with one error naming it, after a final
+/// snapshot of what was processed, and a non-zero exit.
+#[test]
+fn an_input_that_fails_mid_run_stops_with_a_last_snapshot_and_exit_1() {
+    let fixture = Fixture::new(2000, 8);
+    let data = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = data.split_inclusive(|b| *b == b'\n').collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::fs::write(fixture.path().join("second.jsonl"), second.concat()).unwrap();
+    let fifo = fixture.path().join("first.jsonl");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let child = chatter()
+        .args([
+            "run",
+            "-c",
+            "chatter.toml",
+            "-i",
+            "first.jsonl",
+            "-i",
+            "second.jsonl",
+        ])
+        .args([
+            "-e",
+            "data/entities.jsonl",
+            "--batch-size",
+            "400",
+            "-q",
+            "-w",
+            "1",
+        ])
+        .args(["--lake", "lake-fail", "--alerts-out", "a.jsonl"])
+        .current_dir(fixture.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening the pipe waits for chatter to open it for reading.
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    use std::io::Write;
+    pipe.write_all(&first.concat()).unwrap();
+    std::fs::remove_file(fixture.path().join("second.jsonl")).unwrap();
+    drop(pipe);
+    let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("second.jsonl") && err.contains("the lake holds what was processed"),
+        "{err}"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture.path().join("lake-fail/current/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let sources = &manifest["sources"];
+    assert_eq!(sources["end_of_input"], false, "{manifest}");
+    assert_eq!(sources["global_line"], first.len() as u64, "{manifest}");
+    assert_eq!(sources["files"][0]["complete"], true, "{manifest}");
+    assert!(!lake_rows(&fixture.path().join("lake-fail"))["comments"].is_empty());
 }

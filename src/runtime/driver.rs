@@ -217,9 +217,17 @@ pub fn drive(
         }
         let started = Instant::now();
         let waiting = source.backlog();
-        let read = run.with_feed(worker, |feed| source.read_epoch(feed))?;
+        let read = match run.source_error {
+            Some(_) => Ok(EpochRead::default()),
+            None => run.with_feed(worker, |feed| source.read_epoch(feed)),
+        };
+        let read = run.unless_failed(read).unwrap_or_default();
         run.records += read.records;
-        run.entities += run.with_feed(worker, |feed| source.end_epoch(feed))?;
+        let entities = match run.source_error {
+            Some(_) => Ok(0),
+            None => run.with_feed(worker, |feed| source.end_epoch(feed)),
+        };
+        run.entities += run.unless_failed(entities).unwrap_or_default();
         match source.positions() {
             Positions::Kafka(positions) => {
                 run.log.borrow_mut().insert(epoch, positions);
@@ -267,6 +275,9 @@ struct WorkerLoop<'a> {
     entities: u64,
     my_backlog: u64,
     file_positions: Option<SourcePositions>,
+    /// The source failed: the run stops (every worker, at an agreed epoch) with a final
+    /// snapshot of what was processed, then fails with this error.
+    source_error: Option<anyhow::Error>,
 }
 
 impl<'a> WorkerLoop<'a> {
@@ -327,7 +338,25 @@ impl<'a> WorkerLoop<'a> {
             entities: 0,
             my_backlog: 0,
             file_positions: None,
+            source_error: None,
         })
+    }
+
+    /// A source call's result; a failure is kept, and asks every worker to stop (as SIGTERM
+    /// does, so the run ends with a snapshot of what was processed).
+    fn unless_failed<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                eprintln!(
+                    "chatter: error: worker {}: {error:#}; stopping after a last snapshot",
+                    self.index
+                );
+                self.control.stop.store(true, Ordering::SeqCst);
+                self.source_error.get_or_insert(error);
+                None
+            }
+        }
     }
 
     fn failed(&self) -> bool {
@@ -497,7 +526,10 @@ impl<'a> WorkerLoop<'a> {
             self.histogram.as_mut(),
         );
         self.publish(source, false);
-        self.with_feed(worker, |feed| source.maintain(feed))?;
+        if self.source_error.is_none() {
+            let maintained = self.with_feed(worker, |feed| source.maintain(feed));
+            self.unless_failed(maintained);
+        }
         Ok(())
     }
 
@@ -565,6 +597,15 @@ impl<'a> WorkerLoop<'a> {
         if let Some(error) = self.snapshots.error.take() {
             return Err(error.into());
         }
+        if let Some(error) = self.source_error.take() {
+            let last = self.snapshots.last.as_ref().map(|m| m.id);
+            let kept = last.map_or("no snapshot was taken".to_string(), |id| {
+                format!("the lake holds what was processed (snapshot {id})")
+            });
+            return Err(WorkerError::Failed(
+                error.context(format!("the input failed and the run stopped; {kept}")),
+            ));
+        }
         let counters = self.graph.ingest.borrow().counters;
         // The process ends after this: freeing millions of live comments one by one would
         // only delay the exit (about 0.3 s per 2M), so the map is let go without dropping it.
@@ -577,6 +618,8 @@ impl<'a> WorkerLoop<'a> {
                 table.progress.watermark_ms,
             )
         });
+        // Done: a peer process that exits from here on is no failure (see `runtime`).
+        super::worker_finished();
         Ok(WorkerResult {
             counters,
             records: self.records,

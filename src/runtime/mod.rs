@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use status::StatusBoard;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -190,6 +190,38 @@ fn progress_bar(settings: &RunSettings, total_bytes: u64) -> Option<ProgressBar>
     Some(bar)
 }
 
+/// The progress bar's message, from the published status (records, alerts, watermark),
+/// until dropped.
+struct ProgressMessages(Arc<AtomicBool>);
+
+impl ProgressMessages {
+    fn start(bar: ProgressBar, status: Arc<StatusBoard>) -> ProgressMessages {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let now = status.current();
+                if now.watermark_ms > i64::MIN {
+                    bar.set_message(format!(
+                        "{} records, {} alerts fired, watermark {}",
+                        now.records(),
+                        now.alerts[0],
+                        dataflows::format_rfc3339_ms(now.watermark_ms)
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        ProgressMessages(done)
+    }
+}
+
+impl Drop for ProgressMessages {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// SIGTERM / SIGINT: stop reading at an epoch boundary, snapshot, exit 0. A second signal
 /// exits at once (130). Installed before the lake is locked, so a lock seen means a SIGTERM
 /// is handled.
@@ -296,6 +328,9 @@ fn run_with(
         sinks: sinks.clone(),
     });
     let progress = progress_bar(&settings, total_bytes);
+    let _messages = progress
+        .clone()
+        .map(|bar| ProgressMessages::start(bar, handle.status.clone()));
     let shared = Shared {
         settings: settings.clone(),
         outputs: outputs.clone(),
@@ -472,6 +507,7 @@ fn execute(
         StdoutAside::new()
     });
     let joined_worker = joined.clone();
+    WORKERS.store(workers, Ordering::SeqCst);
     let guards = timely::execute(timely_config, move |worker| {
         // Workers start once stdout is back (see above).
         while !joined_worker.load(Ordering::Acquire) {
@@ -536,9 +572,21 @@ impl Drop for StdoutAside {
     }
 }
 
+/// This process's workers, and how many of them finished their run without an error.
+static WORKERS: AtomicUsize = AtomicUsize::new(usize::MAX);
+static WORKERS_DONE: AtomicUsize = AtomicUsize::new(0);
+
+/// A worker of this process finished its run (its last snapshot is published, its outputs
+/// are out): called just before it drops its dataflows.
+pub(crate) fn worker_finished() {
+    WORKERS_DONE.fetch_add(1, Ordering::SeqCst);
+}
+
 /// In a cluster, a peer process that dies (or a broken connection) makes timely panic in its
 /// network threads, and every worker after it. Instead: one line that says what happened and
 /// what to do, and exit code 1 (like SIGKILL, this leaves the lake at its last snapshot).
+/// Once every worker of this process has finished its run, a peer that exits first (and
+/// resets the connection while timely tears down) is no failure: exit 0.
 fn exit_on_lost_peer() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -549,6 +597,10 @@ fn exit_on_lost_peer() {
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("");
         if let Some(cause) = message.strip_prefix("timely communication error: ") {
+            if WORKERS_DONE.load(Ordering::SeqCst) >= WORKERS.load(Ordering::SeqCst) {
+                tracing::info!(cause, "a peer process closed its connection after the run");
+                std::process::exit(0);
+            }
             eprintln!(
                 "chatter: error: lost the connection to another process of the cluster ({cause}); \
                  this process stops as well. Restart every process: they resume from the lake's \
