@@ -694,28 +694,7 @@ fn run(args: RunArgs) -> Result<()> {
             .clone()
             .or_else(|| Some(config.http.listen.clone()))
             .filter(|listen| !listen.trim().is_empty()),
-        lake: if args.no_lake {
-            None
-        } else {
-            let mut output = config.output.clone();
-            if let Some(interval) = &args.snapshot_interval {
-                output.snapshot_interval = interval.clone();
-            }
-            let interval_ms = usage(output.snapshot_interval_ms().map_err(|e| {
-                anyhow::anyhow!("{e} (--snapshot-interval or output.snapshot_interval)")
-            }))?;
-            let keep = args.keep_snapshots.unwrap_or(output.keep_snapshots);
-            if keep == 0 {
-                return usage(Err(anyhow::anyhow!(
-                    "--keep-snapshots 0 (output.keep_snapshots): keep at least 1 snapshot (default 10)"
-                )));
-            }
-            Some(LakeSettings {
-                root: args.lake.clone().unwrap_or(output.lake),
-                keep,
-                interval: std::time::Duration::from_millis(interval_ms as u64),
-            })
-        },
+        lake: lake_settings(&args, &config)?,
     };
     for input in &settings.inputs {
         usage(input.check("input"))?;
@@ -756,38 +735,74 @@ fn run(args: RunArgs) -> Result<()> {
         eprintln!("chatter: dead letters are in {}", dead_path.display());
     }
     if let Some(path) = &args.summary_json {
-        let json = serde_json::json!({
-            "lines": summary.lines,
-            "entities": summary.entities,
-            "inserts": summary.counters.inserts,
-            "edits": summary.counters.edits,
-            "deletes": summary.counters.deletes,
-            "deletes_unknown": summary.counters.deletes_unknown,
-            "refused": summary.counters.refused,
-            "evicted": summary.counters.evicted,
-            "restored": summary.counters.restored,
-            "restored_from": summary.restored_from.map(|(id, _)| id),
-            "restore_seconds": summary.restored_from.map(|(_, took)| took.as_secs_f64()),
-            "snapshots": summary.snapshots,
-            "snapshot": summary.last_snapshot.as_ref().map(|m| m.id),
-            "interrupted": summary.interrupted,
-            "snapshot_stats": summary.last_snapshot.as_ref().map(|m| &m.stats),
-            "dead_letters": summary.dead_letters,
-            "windows": summary.windows,
-            "alerts_fired": summary.alerts[0],
-            "alerts_updated": summary.alerts[1],
-            "alerts_retracted": summary.alerts[2],
-            "watermark": dataflows::format_rfc3339_ms(summary.watermark_ms),
-            "elapsed_seconds": summary.elapsed.as_secs_f64(),
-            "workers": workers,
-            "alerts_suppressed": summary.suppressed,
-            "kafka_delivered": summary.delivered,
-            "peak_rss_bytes": summary.peak_rss_bytes,
-            "epoch_p50_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.5)),
-            "epoch_p99_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.99)),
-        });
-        let bytes = serde_json::to_vec_pretty(&json).context("cannot encode the summary")?;
-        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        write_summary_json(path, &summary, workers)?;
     }
+    Ok(())
+}
+
+/// The lake of a run (None with `--no-lake`), from `[output]` and the flags.
+fn lake_settings(args: &RunArgs, config: &Config) -> Result<Option<LakeSettings>> {
+    if args.no_lake {
+        return Ok(None);
+    }
+    let mut output = config.output.clone();
+    if let Some(interval) = &args.snapshot_interval {
+        output.snapshot_interval = interval.clone();
+    }
+    let interval_ms =
+        usage(output.snapshot_interval_ms().map_err(|e| {
+            anyhow::anyhow!("{e} (--snapshot-interval or output.snapshot_interval)")
+        }))?;
+    let keep = args.keep_snapshots.unwrap_or(output.keep_snapshots);
+    if keep == 0 {
+        return usage(Err(anyhow::anyhow!(
+            "--keep-snapshots 0 (output.keep_snapshots): keep at least 1 snapshot (default 10)"
+        )));
+    }
+    Ok(Some(LakeSettings {
+        root: args.lake.clone().unwrap_or(output.lake),
+        keep,
+        interval: std::time::Duration::from_millis(interval_ms as u64),
+    }))
+}
+
+/// `--summary-json FILE`: the run's summary as JSON (for scripts and benchmarks).
+fn write_summary_json(
+    path: &std::path::Path,
+    summary: &runtime::RunSummary,
+    workers: usize,
+) -> Result<()> {
+    let json = serde_json::json!({
+        "lines": summary.lines,
+        "entities": summary.entities,
+        "inserts": summary.counters.inserts,
+        "edits": summary.counters.edits,
+        "deletes": summary.counters.deletes,
+        "deletes_unknown": summary.counters.deletes_unknown,
+        "refused": summary.counters.refused,
+        "evicted": summary.counters.evicted,
+        "restored": summary.counters.restored,
+        "restored_from": summary.restored_from.map(|(id, _)| id),
+        "restore_seconds": summary.restored_from.map(|(_, took)| took.as_secs_f64()),
+        "snapshots": summary.snapshots,
+        "snapshot": summary.last_snapshot.as_ref().map(|m| m.id),
+        "interrupted": summary.interrupted,
+        "snapshot_stats": summary.last_snapshot.as_ref().map(|m| &m.stats),
+        "dead_letters": summary.dead_letters,
+        "windows": summary.windows,
+        "alerts_fired": summary.alerts[0],
+        "alerts_updated": summary.alerts[1],
+        "alerts_retracted": summary.alerts[2],
+        "watermark": dataflows::format_rfc3339_ms(summary.watermark_ms),
+        "elapsed_seconds": summary.elapsed.as_secs_f64(),
+        "workers": workers,
+        "alerts_suppressed": summary.suppressed,
+        "kafka_delivered": summary.delivered,
+        "peak_rss_bytes": summary.peak_rss_bytes,
+        "epoch_p50_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.5)),
+        "epoch_p99_micros": summary.epoch_micros.as_ref().map(|h| h.value_at_quantile(0.99)),
+    });
+    let bytes = serde_json::to_vec_pretty(&json).context("cannot encode the summary")?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -51,6 +51,9 @@ pub struct KafkaConfig {
     pub dlq_topic: String,
     /// Processing time per epoch (the unit of progress); lower = lower latency.
     pub epoch_interval: String,
+    /// Most records a worker reads in one epoch (an epoch ends at `epoch_interval` or here,
+    /// whichever comes first), so a backlog is taken in bounded steps.
+    pub epoch_max_records: u64,
     /// Catch-up: alert events decided in an epoch that started with more than this many
     /// records waiting (over all partitions) go to the lake only, when their window ended more
     /// than `alert_horizon` ago.
@@ -86,6 +89,7 @@ impl Default for KafkaConfig {
             velocity_topic: String::new(),
             dlq_topic: "chatter.dlq".into(),
             epoch_interval: "100ms".into(),
+            epoch_max_records: 100_000,
             catch_up_lag: 100_000,
             alert_horizon: "1h".into(),
             connect_timeout: "60s".into(),

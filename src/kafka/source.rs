@@ -333,8 +333,8 @@ impl CommentSource for KafkaSource {
         self.kafka.bounded
     }
 
-    /// Reads until `kafka.epoch_interval` has passed (a bounded run: or every partition is at
-    /// its end). The graph works on earlier epochs meanwhile: it steps whenever Kafka has
+    /// Reads until `kafka.epoch_interval` has passed or `kafka.epoch_max_records` were read (a
+    /// bounded run: or every partition is at its end). The graph works on earlier epochs meanwhile: it steps whenever Kafka has
     /// nothing for a moment and every 1,024 records, and hands out the alert events it
     /// finished (lower latency than waiting for the epoch boundary).
     fn read_epoch(&mut self, feed: &mut Feed<'_>) -> Result<EpochRead> {
@@ -343,7 +343,8 @@ impl CommentSource for KafkaSource {
         let mut read = EpochRead::default();
         loop {
             let now = Instant::now();
-            if now >= until || (self.kafka.bounded && self.at_end()) {
+            let full = read.records >= self.kafka.epoch_max_records;
+            if full || now >= until || (self.kafka.bounded && self.at_end()) {
                 break;
             }
             if self.since_step >= 1024 {

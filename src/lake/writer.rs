@@ -489,55 +489,14 @@ impl LakeShared {
             files.iter().map(|f| f.bytes).sum::<u64>(),
         );
         if let Some(previous) = previous {
-            // A snapshot of an older schema version: files whose columns differ from this
-            // version's are rewritten with them (new columns are nullable: null), so that
-            // every file of a table has one schema, as readers without options need.
-            let migrate = previous.manifest.schema_version < tables::SCHEMA_VERSION;
-            for (n, file) in previous.manifest.files.iter().enumerate() {
-                if file.table == "state" || fresh.contains(&file.path) {
-                    continue;
-                }
-                let day = day_of_path(&file.path);
-                let name = file.path.rsplit('/').next().unwrap_or_default().to_string();
-                if let Some(day) = day {
-                    let replaced =
-                        staged
-                            .rewritten
-                            .contains(&(file.table.clone(), day, name.clone()))
-                            || staged.rewritten.contains(&(
-                                file.table.clone(),
-                                day,
-                                "*".to_string(),
-                            ))
-                            || (file.table != "dead_letters"
-                                && full_rewrite_from.is_some_and(|from| day >= from));
-                    if replaced {
-                        continue;
-                    }
-                }
-                if migrate {
-                    let source = previous.dir.join(&file.path);
-                    if let Some(rewritten) = tables::migrate_file(&source, dir, file)? {
-                        files.push(rewritten);
-                        continue;
-                    }
-                }
-                let target = dir.join(&file.path);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create {}", parent.display()))?;
-                }
-                std::fs::hard_link(previous.dir.join(&file.path), &target).with_context(|| {
-                    format!(
-                        "cannot link {} into the new snapshot",
-                        previous.dir.join(&file.path).display()
-                    )
-                })?;
-                if n == previous.manifest.files.len() / 2 {
-                    crash_point("snapshot-links");
-                }
-                files.push(file.clone());
-            }
+            link_unchanged(
+                dir,
+                previous,
+                &staged.rewritten,
+                full_rewrite_from,
+                &fresh,
+                &mut files,
+            )?;
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let mut summaries: BTreeMap<String, TableSummary> = tables::TABLES
@@ -606,6 +565,62 @@ struct Staged {
     table: Option<TableState>,
     hook_seconds: f64,
     kafka: Vec<KafkaPosition>,
+}
+
+/// Hard-links the previous snapshot's files that this one did not rewrite into `dir` (files
+/// of an older schema version are rewritten with this version's columns instead), adding
+/// them to `files`.
+fn link_unchanged(
+    dir: &Path,
+    previous: &Snapshot,
+    rewritten: &BTreeSet<(String, i64, String)>,
+    full_rewrite_from: Option<i64>,
+    fresh: &BTreeSet<String>,
+    files: &mut Vec<FileEntry>,
+) -> Result<()> {
+    // A snapshot of an older schema version: files whose columns differ from this
+    // version's are rewritten with them (new columns are nullable: null), so that
+    // every file of a table has one schema, as readers without options need.
+    let migrate = previous.manifest.schema_version < tables::SCHEMA_VERSION;
+    for (n, file) in previous.manifest.files.iter().enumerate() {
+        if file.table == "state" || fresh.contains(&file.path) {
+            continue;
+        }
+        let day = day_of_path(&file.path);
+        let name = file.path.rsplit('/').next().unwrap_or_default().to_string();
+        if let Some(day) = day {
+            let replaced = rewritten.contains(&(file.table.clone(), day, name.clone()))
+                || rewritten.contains(&(file.table.clone(), day, "*".to_string()))
+                || (file.table != "dead_letters"
+                    && full_rewrite_from.is_some_and(|from| day >= from));
+            if replaced {
+                continue;
+            }
+        }
+        if migrate {
+            let source = previous.dir.join(&file.path);
+            if let Some(rewritten) = tables::migrate_file(&source, dir, file)? {
+                files.push(rewritten);
+                continue;
+            }
+        }
+        let target = dir.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::hard_link(previous.dir.join(&file.path), &target).with_context(|| {
+            format!(
+                "cannot link {} into the new snapshot",
+                previous.dir.join(&file.path).display()
+            )
+        })?;
+        if n == previous.manifest.files.len() / 2 {
+            crash_point("snapshot-links");
+        }
+        files.push(file.clone());
+    }
+    Ok(())
 }
 
 /// Reads the stage files of all `workers` workers and the table, then removes them; fails
