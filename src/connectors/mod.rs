@@ -9,6 +9,7 @@
 
 use crate::decode::{
     decode_comment_envelope, decode_entity_envelope, DecodeLimits, Envelope, Provenance, Reason,
+    Rejected,
 };
 use crate::lake::tables::DeadLetterRecord;
 use crate::lake::writer::LakeShared;
@@ -215,20 +216,7 @@ impl Feed<'_> {
                 self.graph.comments.send(Positioned { position, event });
                 true
             }
-            Err(rejected) => {
-                let r = &rejected.rejection;
-                let index = self.worker.index();
-                let dead = self.dead;
-                dead.write(
-                    index,
-                    self.epoch,
-                    &provenance(),
-                    r.reason,
-                    &r.detail,
-                    rejected.raw,
-                );
-                false
-            }
+            Err(rejected) => self.reject(&provenance(), &rejected),
         }
     }
 
@@ -246,21 +234,24 @@ impl Feed<'_> {
                 self.graph.control.send(Control::Entity(entity));
                 true
             }
-            Err(rejected) => {
-                let r = &rejected.rejection;
-                let index = self.worker.index();
-                let dead = self.dead;
-                dead.write(
-                    index,
-                    self.epoch,
-                    &provenance(),
-                    r.reason,
-                    &r.detail,
-                    rejected.raw,
-                );
-                false
-            }
+            Err(rejected) => self.reject(&provenance(), &rejected),
         }
+    }
+
+    /// A rejected record's dead letter; false (it was not valid).
+    fn reject(&mut self, provenance: &Provenance, rejected: &Rejected<'_>) -> bool {
+        let r = &rejected.rejection;
+        let index = self.worker.index();
+        let dead = self.dead;
+        dead.write(
+            index,
+            self.epoch,
+            provenance,
+            r.reason,
+            &r.detail,
+            rejected.raw,
+        );
+        false
     }
 
     /// A record the input broke off inside (a truncated gzip stream): a dead letter.

@@ -233,16 +233,24 @@ fn comment_message(
         source: SourceTable::kafka_key(t + 1, partition),
         offset: offset as u64,
     };
-    let provenance = || Provenance::Kafka {
+    feed.comment(position, || provenance(message), envelope(message));
+}
+
+/// Where a message came from.
+fn provenance(message: &rdkafka::message::BorrowedMessage<'_>) -> Provenance {
+    Provenance::Kafka {
         topic: message.topic().to_string(),
-        partition,
-        offset,
-    };
-    let envelope = Envelope::Message {
+        partition: message.partition(),
+        offset: message.offset(),
+    }
+}
+
+/// A message as the decoder takes it: its key, and its value or none (a tombstone).
+fn envelope<'a>(message: &'a rdkafka::message::BorrowedMessage<'_>) -> Envelope<'a> {
+    Envelope::Message {
         key: message.key(),
         value: message.payload(),
-    };
-    feed.comment(position, provenance, envelope);
+    }
 }
 
 /// A catalog message into the feed (`positions`: the catalog partitions' next offsets); true
@@ -258,16 +266,7 @@ fn catalog_message(
         source: SourceTable::kafka_key(0, partition),
         offset: offset as u64,
     };
-    let provenance = || Provenance::Kafka {
-        topic: message.topic().to_string(),
-        partition,
-        offset,
-    };
-    let envelope = Envelope::Message {
-        key: message.key(),
-        value: message.payload(),
-    };
-    feed.entity(position, provenance, envelope)
+    feed.entity(position, || provenance(message), envelope(message))
 }
 
 impl CommentSource for KafkaSource {
