@@ -178,6 +178,13 @@ fn reference(fixture: &Fixture) -> (BTreeMap<String, Vec<String>>, BTreeSet<Stri
     ] {
         assert!(!rows[table].is_empty(), "the reference has no {table} rows");
     }
+    // Each dead letter once: the lake holds exactly what the dead-letter file holds.
+    let file = read_jsonl(&fixture.path().join("dead.jsonl"));
+    assert_eq!(
+        rows["dead_letters"].len(),
+        file.len(),
+        "dead letters in the lake and the file"
+    );
     (rows, fixture.alerts("ref"))
 }
 
@@ -1368,4 +1375,47 @@ fn an_input_that_fails_mid_run_stops_with_a_last_snapshot_and_exit_1() {
     assert_eq!(sources["global_line"], first.len() as u64, "{manifest}");
     assert_eq!(sources["files"][0]["complete"], true, "{manifest}");
     assert!(!lake_rows(&fixture.path().join("lake-fail"))["comments"].is_empty());
+}
+
+/// A record refused as beyond retention is one dead letter, in the file and in the lake (it
+/// once went into the lake twice: from the ingest hook and from the drain).
+#[test]
+fn a_refused_record_is_one_dead_letter_in_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |id: &str, at: &str| format!(r#"{{"id":"{id}","text":"GME","created_at":"{at}"}}"#);
+    let input = [
+        line("a", "2021-01-01T00:00:00Z"),
+        line("b", "2021-01-10T00:00:00Z"),
+        line("c", "2021-01-01T00:05:00Z"),
+        line("d", "2021-01-10T00:01:00Z"),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    let out = chatter()
+        .args([
+            "run",
+            "-q",
+            "-i",
+            "in.jsonl",
+            "--batch-size",
+            "1",
+            "--lake",
+            "lake",
+        ])
+        .args([
+            "--dead-letters-out",
+            "dead.jsonl",
+            "--alerts-out",
+            "a.jsonl",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = read_jsonl(&dir.path().join("dead.jsonl"));
+    assert_eq!(file.len(), 1, "{file:?}");
+    assert_eq!(file[0]["reason"], "beyond_retention");
+    let rows = lake_rows(&dir.path().join("lake"));
+    assert_eq!(rows["dead_letters"].len(), 1, "{:?}", rows["dead_letters"]);
+    assert!(rows["dead_letters"][0].contains("beyond_retention"));
 }

@@ -185,7 +185,8 @@ impl KafkaSource {
     /// `kafka.idle_timeout`, or at its end in a bounded run, is left out of it (idle) until
     /// its next record. An idle mark goes out only for a partition that read nothing in the
     /// epoch.
-    fn mark_partitions(&mut self, feed: &mut Feed<'_>) {
+    /// Pending marks for the partitions assigned since the last call (with records waiting).
+    fn mark_pending(&mut self, feed: &mut Feed<'_>) {
         for key in std::mem::take(&mut self.assigned) {
             if self
                 .parts
@@ -195,6 +196,10 @@ impl KafkaSource {
                 feed.pending(SourceTable::kafka_key(key.0, key.1));
             }
         }
+    }
+
+    fn mark_partitions(&mut self, feed: &mut Feed<'_>) {
+        self.mark_pending(feed);
         for ((t, p), part) in self.parts.iter_mut() {
             if part.idle {
                 continue;
@@ -317,7 +322,14 @@ impl CommentSource for KafkaSource {
     }
 
     fn start(&mut self, feed: &mut Feed<'_>) -> Result<()> {
-        self.mark_partitions(feed);
+        // Reading starts now (after the restore and the catalog load): the end-of-input settle
+        // time and the idle timeout count from here.
+        let now = Instant::now();
+        self.last_message = now;
+        for part in self.parts.values_mut() {
+            part.last_read = now;
+        }
+        self.mark_pending(feed);
         Ok(())
     }
 
@@ -451,7 +463,8 @@ impl CommentSource for KafkaSource {
             );
             self.assign()?;
             self.assigned = added;
-            self.mark_partitions(feed);
+            // Idle marks wait for the epoch's end (they apply after its records).
+            self.mark_pending(feed);
         }
         Ok(())
     }

@@ -28,6 +28,8 @@ pub enum Signal {
     Lag(usize, u64, u64),
     /// Worker 0's decision: nobody reads past this epoch.
     StopAt(u64),
+    /// A worker's source failed: the run stops (a stop request goes with it).
+    Failed(usize),
 }
 
 /// One worker's end of the signal dataflow.
@@ -114,29 +116,29 @@ impl Signals {
     }
 }
 
-/// What a worker learned from the signals of an epoch.
-#[derive(Debug, Default)]
-pub struct Heard {
-    pub stop_requested: bool,
-    pub stop_at: Option<u64>,
-}
-
-/// A worker's view of the coordination: who is done, the decided last epoch.
+/// A worker's view of the coordination: a stop asked for, who is done or failed, the decided
+/// last epoch. Everything in it only grows (a stop request is never forgotten, the first
+/// decision holds).
 #[derive(Debug, Default)]
 pub struct Agreement {
+    pub stop_requested: bool,
     pub done: BTreeSet<usize>,
+    /// Workers whose source failed (the run stops; see [`Signal::Failed`]).
+    pub failed: BTreeSet<usize>,
     pub stop_at: Option<u64>,
 }
 
 impl Agreement {
-    /// Applies the signals received (the backlog reports were taken before).
-    pub fn hear(&mut self, signals: Vec<Signal>) -> Heard {
-        let mut heard = Heard::default();
+    /// Applies the signals received (worker 0 takes the backlog reports before).
+    pub fn hear(&mut self, signals: Vec<Signal>) {
         for signal in signals {
             match signal {
-                Signal::StopRequested => heard.stop_requested = true,
+                Signal::StopRequested => self.stop_requested = true,
                 Signal::Done(worker) => {
                     self.done.insert(worker);
+                }
+                Signal::Failed(worker) => {
+                    self.failed.insert(worker);
                 }
                 Signal::Lag(..) => {}
                 Signal::StopAt(at) => {
@@ -144,8 +146,6 @@ impl Agreement {
                 }
             }
         }
-        heard.stop_at = self.stop_at;
-        heard
     }
 }
 
@@ -233,14 +233,20 @@ mod tests {
     }
 
     #[test]
-    fn the_first_stop_decision_holds() {
+    fn the_first_stop_decision_holds_and_nothing_is_forgotten() {
         let mut agreement = Agreement::default();
-        let heard = agreement.hear(vec![Signal::Done(1), Signal::StopAt(7), Signal::StopAt(9)]);
-        assert_eq!(heard.stop_at, Some(7));
-        assert!(!heard.stop_requested);
-        let heard = agreement.hear(vec![Signal::StopRequested, Signal::Done(0)]);
-        assert!(heard.stop_requested);
+        agreement.hear(vec![Signal::Done(1), Signal::StopAt(7), Signal::StopAt(9)]);
+        assert_eq!(agreement.stop_at, Some(7));
+        assert!(!agreement.stop_requested);
+        agreement.hear(vec![
+            Signal::StopRequested,
+            Signal::Done(0),
+            Signal::Failed(1),
+        ]);
+        agreement.hear(vec![]);
+        assert!(agreement.stop_requested, "a stop request is kept");
         assert_eq!(agreement.done.len(), 2);
+        assert!(agreement.failed.contains(&1));
         assert_eq!(agreement.stop_at, Some(7));
     }
 }

@@ -59,6 +59,10 @@ pub enum WorkerError {
     PeerFailed,
     #[error("{0:#}")]
     Failed(#[from] anyhow::Error),
+    /// The worker's source failed; the run stopped with every worker at an agreed epoch (the
+    /// others are not made to fail: worker 0 still publishes the last snapshot).
+    #[error("{0:#}")]
+    SourceFailed(anyhow::Error, Option<u64>),
 }
 
 /// Per-worker result.
@@ -215,6 +219,12 @@ pub fn drive(
         {
             return Err(WorkerError::PeerFailed);
         }
+        // A stop decided while this worker went on (it was not at its end, so it did not
+        // wait for the others' signals): nothing past the agreed epoch is read.
+        run.hear();
+        if run.agreement.stop_at.is_some_and(|at| epoch > at) {
+            break;
+        }
         let started = Instant::now();
         let waiting = source.backlog();
         let read = match run.source_error {
@@ -268,6 +278,7 @@ struct WorkerLoop<'a> {
     pending_epochs: VecDeque<(u64, Instant)>,
     agreement: Agreement,
     stop_sent: bool,
+    failure_sent: bool,
     done_sent: bool,
     interrupted: bool,
     bounded_end: bool,
@@ -331,6 +342,7 @@ impl<'a> WorkerLoop<'a> {
             pending_epochs: VecDeque::new(),
             agreement: Agreement::default(),
             stop_sent: false,
+            failure_sent: false,
             done_sent: false,
             interrupted: false,
             bounded_end: false,
@@ -376,7 +388,7 @@ impl<'a> WorkerLoop<'a> {
             if index == 0 {
                 signals.take_backlog_reports(backlog);
             }
-            emitter.drain(graph, backlog, at, Drain::Ready);
+            emitter.drain(graph, backlog, Drain::Ready);
         };
         let mut feed = Feed {
             worker,
@@ -404,6 +416,10 @@ impl<'a> WorkerLoop<'a> {
             self.signals.send(Signal::StopRequested);
             self.stop_sent = true;
         }
+        if self.source_error.is_some() && !self.failure_sent {
+            self.signals.send(Signal::Failed(index));
+            self.failure_sent = true;
+        }
         let newly_done = read.done && !self.done_sent;
         if newly_done {
             self.signals.send(Signal::Done(index));
@@ -429,21 +445,27 @@ impl<'a> WorkerLoop<'a> {
         if self.done_sent && !newly_done && !self.signals.wait_through(worker, epoch - 1, failed) {
             return Err(WorkerError::PeerFailed);
         }
-        if index == 0 {
-            self.signals.take_backlog_reports(&mut self.backlog);
-        }
-        let heard = self.agreement.hear(self.signals.take());
+        self.hear();
         if index == 0 && self.agreement.stop_at.is_none() {
-            self.decide(source, heard.stop_requested);
+            self.decide(source);
         }
         self.signals.close_epoch(epoch);
         Ok(())
     }
 
+    /// Takes in the signals received so far (worker 0: the backlog reports first).
+    fn hear(&mut self) {
+        if self.index == 0 {
+            self.signals.take_backlog_reports(&mut self.backlog);
+        }
+        self.agreement.hear(self.signals.take());
+    }
+
     /// Worker 0 decides the last epoch: this one when every worker's input is done (with the
     /// final flush), or the next one when a stop was asked for (everyone reads one more
     /// epoch, whose signals of this epoch they see before reading the one after).
-    fn decide(&mut self, source: &dyn CommentSource, stop_requested: bool) {
+    fn decide(&mut self, source: &dyn CommentSource) {
+        let stop_requested = self.agreement.stop_requested;
         let all_done = source.bounded() && self.agreement.done.len() == self.peers;
         let decided = if all_done {
             self.graph.control.send(Control::Flush);
@@ -477,8 +499,13 @@ impl<'a> WorkerLoop<'a> {
                 && matches!(&self.file_positions, Some(SourcePositions::Files { global_line, .. })
                     if *global_line == recorded.global_line())
         });
+        // The file source's positions are worker 0's (every worker reads every file): when
+        // another worker's read failed, they do not say what that worker took in, so the lake
+        // stays at its last snapshot and a restart resumes from there.
+        let others_failed = self.file_positions.is_some()
+            && self.agreement.failed.iter().any(|worker| *worker != 0);
         let due = if last {
-            !nothing_new
+            !nothing_new && !others_failed
         } else {
             self.last_snapshot.elapsed() >= lake.interval
         };
@@ -514,7 +541,7 @@ impl<'a> WorkerLoop<'a> {
             self.signals.take_backlog_reports(&mut self.backlog);
         }
         let (graph, backlog) = (&self.graph, &self.backlog);
-        self.emitter.drain(graph, backlog, self.epoch, Drain::Ready);
+        self.emitter.drain(graph, backlog, Drain::Ready);
         if self.index == 0 {
             let table = self.graph.table.borrow();
             let oldest = table.events.first().map_or(u64::MAX, |event| event.time);
@@ -582,7 +609,7 @@ impl<'a> WorkerLoop<'a> {
             self.signals.take_backlog_reports(&mut self.backlog);
         }
         let (graph, backlog) = (&self.graph, &self.backlog);
-        self.emitter.drain(graph, backlog, self.epoch, Drain::Last);
+        self.emitter.drain(graph, backlog, Drain::Last);
         if let Some(sinks) = &self.context.outputs.sinks {
             sinks.flush();
         }
@@ -598,13 +625,8 @@ impl<'a> WorkerLoop<'a> {
             return Err(error.into());
         }
         if let Some(error) = self.source_error.take() {
-            let last = self.snapshots.last.as_ref().map(|m| m.id);
-            let kept = last.map_or("no snapshot was taken".to_string(), |id| {
-                format!("the lake holds what was processed (snapshot {id})")
-            });
-            return Err(WorkerError::Failed(
-                error.context(format!("the input failed and the run stopped; {kept}")),
-            ));
+            let last_snapshot = self.snapshots.last.as_ref().map(|m| m.id);
+            return Err(WorkerError::SourceFailed(error, last_snapshot));
         }
         let counters = self.graph.ingest.borrow().counters;
         // The process ends after this: freeing millions of live comments one by one would
@@ -653,12 +675,7 @@ fn publish(
     if !snapshots.ready(graph) {
         return;
     }
-    emitter.drain(
-        graph,
-        backlog,
-        graph.ingest.borrow().progress.time,
-        Drain::Snapshot,
-    );
+    emitter.drain(graph, backlog, Drain::Snapshot);
     if let Some(sinks) = &emitter.outputs.sinks {
         sinks.flush();
     }

@@ -103,15 +103,16 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Drains the graph (see the module docs); dead letters are recorded at `epoch`.
-    pub fn drain(&mut self, graph: &Graph, backlog: &Backlog, epoch: u64, mode: Drain) {
+    /// Drains the graph (see the module docs).
+    pub fn drain(&mut self, graph: &Graph, backlog: &Backlog, mode: Drain) {
+        // To the dead-letter file and the DLQ topic: the lake has the refusals from the
+        // ingest hook already (in the snapshot of the epoch that refused them).
         for refusal in graph.refusals.borrow_mut().drain(..) {
             let provenance = self.table.provenance(refusal.position);
             let raw = crate::sink::input_json(&refusal.event);
             let reason = Reason::BeyondRetention;
-            let index = self.index;
-            self.dead
-                .write(index, epoch, &provenance, reason, &refusal.detail, &raw);
+            let dead_letters = self.dead.dead_letters;
+            dead_letters.write(&provenance, reason, &refusal.detail, &raw);
         }
         if self.index != 0 {
             return;

@@ -354,14 +354,30 @@ fn run_with(
             Ok(result) => summary.add(result),
             // Report the failure itself, not the peers that stopped because of it.
             Err(error) => {
-                if failure
-                    .as_ref()
-                    .is_none_or(|f| matches!(f, WorkerError::PeerFailed))
-                {
+                let rank = |e: &WorkerError| match e {
+                    WorkerError::PeerFailed => 0,
+                    WorkerError::SourceFailed(..) => 1,
+                    WorkerError::Failed(_) => 2,
+                };
+                if failure.as_ref().is_none_or(|f| rank(f) < rank(&error)) {
                     failure = Some(error);
                 }
             }
         }
+    }
+    if let Some(WorkerError::SourceFailed(error, published)) = failure {
+        // The run stopped at an agreed epoch; what the lake kept is worker 0's to say.
+        let last = summary.last_snapshot.as_ref().map(|m| m.id).or(published);
+        let kept = match last {
+            Some(id) => format!("the lake holds what was processed (snapshot {id})"),
+            None => {
+                "no snapshot was taken by this run (a restart resumes from the lake's last one)"
+                    .into()
+            }
+        };
+        failure = Some(WorkerError::Failed(
+            error.context(format!("the input failed and the run stopped; {kept}")),
+        ));
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
@@ -516,7 +532,11 @@ fn execute(
         // A worker that fails (or panics) tells its peers, which stop waiting for it.
         let _on_panic = FailOnPanic(shared.failed.clone());
         let result = worker_main(worker, &shared);
-        if result.is_err() {
+        // (A failed source stopped the run at an agreed epoch: its peers finish normally.)
+        if matches!(
+            result,
+            Err(WorkerError::Failed(_) | WorkerError::PeerFailed)
+        ) {
             shared.failed.store(true, Ordering::SeqCst);
         }
         result

@@ -4,8 +4,10 @@
 //!
 //! A published status is consistent: its counters, watermark, frontier and data views are
 //! read from worker 0's state between steps, when the window table holds whole epochs only
-//! (its operator applies an epoch at once), and they never go back. Counters are this
-//! process's; in a cluster each process publishes its own.
+//! (its operator applies an epoch at once), and they never go back. The per-source records
+//! and dead letters are this process's, reported by its workers between epochs (so they may
+//! be a little newer than the frontier). In a cluster only the process of worker 0 (which
+//! holds the window table) publishes; the others' status stays at its default.
 
 use super::emit::Emitter;
 use super::snapshots::Snapshots;
