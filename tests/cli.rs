@@ -634,23 +634,49 @@ fn sigterm_at_start_up_exits_at_once_and_cleanly() {
         ),
     ];
     for (phase, args) in cases {
-        let child = chatter()
+        let mut child = chatter()
             .arg("run")
             .args(&args)
             .current_dir(dir.path())
+            .env("CHATTER_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Let it reach the phase (the handlers are installed before any waiting).
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // Signal once it says it waits (the handlers are installed before any waiting).
+        let waiting = if phase.starts_with("connecting") {
+            "not reachable"
+        } else {
+            "joining the cluster"
+        };
+        let pipe = child.stderr.take().unwrap();
+        let (lines, said) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match said.recv_timeout(left) {
+                Ok(line) if line.contains(waiting) => break,
+                Ok(_) => {}
+                Err(_) => panic!("{phase}: chatter never said {waiting:?}"),
+            }
+        }
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap()
             .success());
         let out = finish_within(child, std::time::Duration::from_secs(20));
-        let err = stderr(&out);
+        let err = reader.join().unwrap();
         assert_eq!(out.status.code(), Some(0), "{phase}: {err}");
         assert!(
             err.contains(phase) && err.contains("nothing was read or written"),
