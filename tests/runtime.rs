@@ -322,6 +322,13 @@ fn the_driver_on_a_scripted_source_equals_a_from_scratch_count() {
         assert_eq!(got, want, "{workers} worker(s)");
         let status = board.current();
         assert!(status.frontier >= EPOCHS, "the final status is published");
+        let epochs = status.epoch_histogram.as_ref().map_or(0, |h| h.len());
+        assert!(
+            epochs >= EPOCHS,
+            "every epoch's latency is in the histogram: {epochs}"
+        );
+        assert_eq!(status.epoch_latency.epochs, epochs);
+        assert!(status.state.live_comments > 0 && status.state.window_rows > 0);
         let gme = &status.windows["GME"];
         assert!(
             gme.iter().all(|w| w.mentions == GME_PER_EPOCH as i64),

@@ -81,6 +81,8 @@ pub struct Status {
     /// Alert events by kind: fired, updated, retracted.
     pub alerts: [u64; 3],
     pub epoch_latency: LatencySummary,
+    /// The whole epoch-latency histogram (microseconds), for metrics with buckets.
+    pub epoch_histogram: Option<Arc<Histogram<u64>>>,
     pub last_snapshot: Option<SnapshotSummary>,
     pub state: StateSizes,
     /// Live window rows of the last [`WINDOW_VIEW_MS`] by entity id, oldest first.
@@ -103,6 +105,7 @@ impl Default for Status {
             dead_letters: BTreeMap::new(),
             alerts: [0; 3],
             epoch_latency: LatencySummary::default(),
+            epoch_histogram: None,
             last_snapshot: None,
             state: StateSizes::default(),
             windows: Arc::default(),
@@ -252,6 +255,7 @@ impl StatusBoard {
             dead_letters: self.dead_letters.counts(),
             alerts: table.event_counts,
             epoch_latency: histogram.map(latency).unwrap_or_default(),
+            epoch_histogram: histogram.map(|h| Arc::new(h.clone())),
             last_snapshot: snapshots.last.as_ref().map(|m| SnapshotSummary {
                 id: m.id,
                 frontier: m.frontier,
