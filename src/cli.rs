@@ -713,7 +713,11 @@ fn run(args: RunArgs) -> Result<()> {
     let alerts_out = usage(open_output(&alerts_path))?;
     let dead_letters = DeadLetters::new(usage(open_output(&dead_path))?);
     let lake_root = settings.lake.as_ref().map(|l| l.root.clone());
-    let result = runtime::run(settings, alerts_out, dead_letters);
+    let handle = runtime::RunHandle::new(&settings, &dead_letters);
+    if let Some(listen) = &settings.http {
+        usage(crate::http::serve(listen, handle.clone()))?;
+    }
+    let result = runtime::run(settings, alerts_out, dead_letters, &handle);
     if let Some(dir) = demo_dir {
         let _ = std::fs::remove_dir_all(dir);
     }

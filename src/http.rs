@@ -1,10 +1,11 @@
 //! The HTTP endpoint of a run (`--http ADDR` or `[http] listen`): `/healthz` (liveness: the
-//! process answers) and `/readyz` (readiness, see [`crate::health`]), both JSON.
+//! process answers) and `/readyz` (readiness, see [`crate::health`], with the frontier,
+//! watermark and records of the published [`crate::runtime::Status`]), both JSON.
 //!
 //! It runs on a thread of its own with a one-thread tokio runtime, apart from the timely
 //! workers, so a busy or blocked pipeline still answers its probes.
 
-use crate::health::Health;
+use crate::runtime::RunHandle;
 use anyhow::{Context, Result};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,11 +13,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Listens on `listen` (host:port; port 0 picks a free one) and serves in the background;
 /// returns the address it listens on. A port in use is an error naming the setting.
-pub fn serve(listen: &str, health: Arc<Health>) -> Result<SocketAddr> {
+pub fn serve(listen: &str, run: RunHandle) -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(listen).with_context(|| {
         format!("cannot listen on {listen} (--http or http.listen): use a free host:port, or \"\" to serve no HTTP")
     })?;
@@ -31,7 +31,7 @@ pub fn serve(listen: &str, health: Arc<Health>) -> Result<SocketAddr> {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(health);
+        .with_state(run);
     std::thread::Builder::new()
         .name("chatter-http".into())
         .spawn(move || {
@@ -51,8 +51,8 @@ pub fn serve(listen: &str, health: Arc<Health>) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    let readiness = health.readiness();
+async fn healthz(State(run): State<RunHandle>) -> impl IntoResponse {
+    let readiness = run.health.readiness();
     Json(serde_json::json!({
         "status": "ok",
         "phase": readiness.phase,
@@ -60,12 +60,22 @@ async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
     }))
 }
 
-async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    let readiness = health.readiness();
-    let status = if readiness.ready {
+/// Readiness, with where the run stands (from the published status).
+async fn readyz(State(run): State<RunHandle>) -> impl IntoResponse {
+    let readiness = run.health.readiness();
+    let code = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(readiness))
+    let status = run.status.current();
+    let mut body = serde_json::to_value(&readiness).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("frontier".into(), status.frontier.into());
+        let watermark = (status.watermark_ms > i64::MIN)
+            .then(|| dataflows::format_rfc3339_ms(status.watermark_ms));
+        fields.insert("watermark".into(), watermark.into());
+        fields.insert("records".into(), status.records().into());
+    }
+    (code, Json(body))
 }

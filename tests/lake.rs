@@ -1296,7 +1296,10 @@ fn readyz_is_503_after_sigterm_for_the_file_source() {
     stdin.flush().unwrap();
     let wait = crate::kafka::wait_for_answer;
     let within = std::time::Duration::from_secs(30);
-    wait(port, "/readyz", 200, "\"ready\":true", within);
+    let ready = wait(port, "/readyz", 200, "\"ready\":true", within);
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert!(ready["frontier"].as_u64().is_some(), "{ready}");
+    assert!(ready["records"].as_u64().is_some(), "{ready}");
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -4,8 +4,9 @@
 //! ([`snapshots`]), one way to agree across processes ([`coordination`]) and a published
 //! status other threads read ([`status`]).
 //!
-//! [`run`] sets a run up (signals, the lake, outputs, the HTTP server, the timely workers),
-//! waits for the workers and sums up what they did.
+//! [`run`] sets a run up (signals, the lake, outputs, the timely workers), waits for the
+//! workers and sums up what they did. The caller starts the HTTP server on the run's
+//! [`RunHandle`] first, so the runtime knows nothing of HTTP.
 
 pub mod coordination;
 pub mod driver;
@@ -147,30 +148,35 @@ impl RunSummary {
     }
 }
 
-/// A run under way: what other threads may read of it.
+/// A run under way: what other threads (the HTTP server) may read of it.
 #[derive(Clone)]
 pub struct RunHandle {
     pub health: Arc<Health>,
     pub status: Arc<StatusBoard>,
 }
 
-/// Runs the pipeline (see the module docs).
+impl RunHandle {
+    /// The handle of a run with these settings, before it starts.
+    pub fn new(settings: &RunSettings, dead_letters: &DeadLetters) -> RunHandle {
+        // Kafka workers report every epoch (100 ms by default); one silent for 10 s is
+        // blocked.
+        let heartbeat = settings.kafka.as_ref().map(|_| Duration::from_secs(10));
+        let health = Arc::new(Health::new(settings.workers.max(1), heartbeat));
+        RunHandle {
+            status: Arc::new(StatusBoard::new(health.clone(), dead_letters.clone())),
+            health,
+        }
+    }
+}
+
+/// Runs the pipeline (see the module docs), publishing through `handle`.
 pub fn run(
     settings: RunSettings,
     alerts_out: Box<dyn Write + Send>,
     dead_letters: DeadLetters,
+    handle: &RunHandle,
 ) -> Result<RunSummary, Error> {
-    // Kafka workers report every epoch (100 ms by default); one silent for 10 s is blocked.
-    let heartbeat = settings.kafka.as_ref().map(|_| Duration::from_secs(10));
-    let health = Arc::new(Health::new(settings.workers.max(1), heartbeat));
-    let handle = RunHandle {
-        status: Arc::new(StatusBoard::new(health.clone(), dead_letters.clone())),
-        health,
-    };
-    if let Some(listen) = &settings.http {
-        crate::http::serve(listen, handle.health.clone()).map_err(Error::Usage)?;
-    }
-    let result = run_with(settings, alerts_out, dead_letters, &handle);
+    let result = run_with(settings, alerts_out, dead_letters, handle);
     handle.health.phase(Phase::Finished, None);
     result
 }
