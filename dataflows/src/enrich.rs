@@ -402,16 +402,78 @@ fn process_epoch(
     scratch: &mut Scratch,
     worker_index: usize,
     time: Time,
-    mut controls: Vec<Control>,
+    controls: Vec<Control>,
     mut events: Vec<Positioned<CommentEvent>>,
     out: &mut Vec<IngestOut>,
     hook: &mut Option<IngestHook>,
 ) {
     let previous = state.progress;
-    let window_ms = params.window_ms;
+    // 1. Eviction of what the previous epoch sealed.
+    if previous.horizon_ms > i64::MIN {
+        evict(state, params, previous, time, out);
+    }
+    // 2. Event time and catalog changes.
+    let EpochControls {
+        flush,
+        snapshot,
+        entity_events,
+    } = take_controls(state, controls);
+    apply_catalog(
+        state,
+        params,
+        cache,
+        matcher,
+        worker_index,
+        time,
+        entity_events,
+        out,
+    );
+    // 3. Comment events in arrival order. Changes older than the previous epoch's horizon are
+    // refused: their windows are sealed.
+    let horizon = previous.horizon_ms;
+    events.sort_by_key(|event| event.position);
+    let mut apply = Apply {
+        params,
+        matcher,
+        scratch,
+        time,
+        horizon,
+    };
+    for Positioned { position, event } in events {
+        match event {
+            CommentEvent::Upsert(comment) => {
+                apply_upsert(state, &mut apply, position, comment, out)
+            }
+            CommentEvent::Delete { id, deleted_at_ms } => {
+                apply_delete(state, &apply, position, (id, deleted_at_ms), out)
+            }
+            CommentEvent::Restore(restored) => {
+                // Normally applied on arrival (see `ingest`); kept here for completeness.
+                restore_comment(state, out, *restored, params.window_ms, time, horizon);
+            }
+        }
+    }
+    // 4. Event-time progress.
+    finish_epoch(
+        state,
+        params,
+        (previous, time),
+        (flush, snapshot),
+        out,
+        hook,
+    );
+}
 
-    // 1. Evict what the previous epoch sealed, keeping K windows of history below the sealed
-    // line so that the baselines of windows still live do not change.
+/// Evicts what the previous epoch sealed, keeping K windows of history below the sealed line
+/// so that the baselines of windows still live do not change.
+fn evict(
+    state: &mut IngestState,
+    params: &Params,
+    previous: Progress,
+    time: Time,
+    out: &mut Vec<IngestOut>,
+) {
+    let window_ms = params.window_ms;
     if previous.horizon_ms > i64::MIN {
         let cut = floor_window(previous.horizon_ms, window_ms)
             .saturating_sub(window_ms.saturating_mul(i64::from(params.baseline_windows)));
@@ -444,14 +506,22 @@ fn process_epoch(
             }
         }
     }
+}
 
-    // 2. Catalog changes of this epoch, in position order, then one matcher for the new catalog.
-    let mut catalog_changed = false;
+/// What an epoch's control events ask for, once the event-time marks are applied.
+struct EpochControls {
+    flush: bool,
+    snapshot: Option<u64>,
+    entity_events: Vec<Positioned<EntityEvent>>,
+}
+
+/// Applies the epoch's event times and source marks to the clock and sorts out the rest.
+fn take_controls(state: &mut IngestState, controls: Vec<Control>) -> EpochControls {
     let mut flush = false;
     let mut entity_events = Vec::new();
     let mut snapshot = None;
     let (mut idle, mut pending) = (Vec::new(), Vec::new());
-    for control in controls.drain(..) {
+    for control in controls {
         match control {
             Control::EventTime { source, at_ms } => state.clock.observe(source, at_ms),
             Control::SourceIdle(source) => idle.push(source),
@@ -472,7 +542,27 @@ fn process_epoch(
     for source in idle {
         state.clock.idle(source);
     }
-    let max_event_ms = previous.max_event_ms.max(state.clock.newest());
+    EpochControls {
+        flush,
+        snapshot,
+        entity_events,
+    }
+}
+
+/// The epoch's catalog changes, in position order (label updates on worker 0), then one
+/// matcher for the new catalog.
+#[allow(clippy::too_many_arguments)]
+fn apply_catalog(
+    state: &mut IngestState,
+    params: &Params,
+    cache: &MatcherCache,
+    matcher: &mut Arc<Matcher>,
+    worker_index: usize,
+    time: Time,
+    mut entity_events: Vec<Positioned<EntityEvent>>,
+    out: &mut Vec<IngestOut>,
+) {
+    let mut catalog_changed = false;
     if std::mem::take(&mut state.restore_labels) {
         catalog_changed = true;
         if worker_index == 0 {
@@ -521,102 +611,130 @@ fn process_epoch(
             }
         }
     }
+
     if catalog_changed {
         *matcher = cache.get_or_build(time, || state.build_matcher(params));
     }
+}
 
-    // 3. Comment events in arrival order. Changes older than the previous epoch's horizon are
-    // refused: their windows are sealed.
-    let horizon = previous.horizon_ms;
-    events.sort_by_key(|event| event.position);
-    for Positioned { position, event } in events {
-        match event {
-            CommentEvent::Upsert(comment) => {
-                let change_at = comment
-                    .edited_at_ms
-                    .unwrap_or_else(|| state.clock.change_time(position.source));
-                let existing = state.comments.get(comment.id.as_str());
-                let refusal = if comment.created_at_ms < horizon {
-                    Some(("created_at", comment.created_at_ms))
-                } else if change_at < horizon {
-                    Some(("edited_at", change_at))
-                } else {
-                    existing
-                        .filter(|live| live.comment.created_at_ms < horizon)
-                        .map(|live| ("created_at of the live version", live.comment.created_at_ms))
-                };
-                if let Some((field, at)) = refusal {
-                    refuse(
-                        state,
-                        out,
-                        position,
-                        horizon,
-                        field,
-                        at,
-                        CommentEvent::Upsert(comment),
-                    );
-                    continue;
-                }
-                let facts = analyse(matcher, &comment.text, scratch);
-                state.mark_dirty(comment.created_at_ms);
-                let author_hash = author_hash(comment.author.as_deref());
-                let window = floor_window(comment.created_at_ms, window_ms);
-                let id: Arc<str> = Arc::from(comment.id.as_str());
-                let live = Box::new(LiveComment {
-                    comment,
-                    facts,
-                    author_hash,
-                });
-                emit_mentions(out, &live, window_ms, time, 1);
-                match state.comments.insert(id.clone(), live) {
-                    Some(old) => {
-                        state.counters.edits += 1;
-                        emit_mentions(out, &old, window_ms, time, -1);
-                        state.mark_dirty(old.comment.created_at_ms);
-                        if floor_window(old.comment.created_at_ms, window_ms) != window {
-                            state.by_window.entry(window).or_default().push(id);
-                        }
-                    }
-                    None => {
-                        state.counters.inserts += 1;
-                        state.by_window.entry(window).or_default().push(id);
-                    }
-                }
-            }
-            CommentEvent::Delete { id, deleted_at_ms } => {
-                let change_at =
-                    deleted_at_ms.unwrap_or_else(|| state.clock.change_time(position.source));
-                let existing = state.comments.get(id.as_str());
-                let refusal = if change_at < horizon {
-                    Some(("deleted_at", change_at))
-                } else {
-                    existing
-                        .filter(|live| live.comment.created_at_ms < horizon)
-                        .map(|live| ("created_at of the live version", live.comment.created_at_ms))
-                };
-                if let Some((field, at)) = refusal {
-                    let event = CommentEvent::Delete { id, deleted_at_ms };
-                    refuse(state, out, position, horizon, field, at, event);
-                    continue;
-                }
-                match state.comments.remove(id.as_str()) {
-                    Some(old) => {
-                        state.counters.deletes += 1;
-                        emit_mentions(out, &old, window_ms, time, -1);
-                        state.mark_dirty(old.comment.created_at_ms);
-                    }
-                    None => state.counters.deletes_unknown += 1,
-                }
-            }
-            CommentEvent::Restore(restored) => {
-                // Normally applied on arrival (see `ingest`); kept here for completeness.
-                restore_comment(state, out, *restored, window_ms, time, horizon);
+/// What applying one comment event needs besides the state.
+struct Apply<'a> {
+    params: &'a Params,
+    matcher: &'a Matcher,
+    scratch: &'a mut Scratch,
+    time: Time,
+    /// The previous epoch's horizon: changes older than it are refused.
+    horizon: i64,
+}
+
+/// An upsert: refused when it touches a sealed window, else inserted or replacing its
+/// previous version (retracting that version's mentions).
+fn apply_upsert(
+    state: &mut IngestState,
+    apply: &mut Apply<'_>,
+    position: Position,
+    comment: Comment,
+    out: &mut Vec<IngestOut>,
+) {
+    let (horizon, time, window_ms) = (apply.horizon, apply.time, apply.params.window_ms);
+    let change_at = comment
+        .edited_at_ms
+        .unwrap_or_else(|| state.clock.change_time(position.source));
+    let existing = state.comments.get(comment.id.as_str());
+    let refusal = if comment.created_at_ms < horizon {
+        Some(("created_at", comment.created_at_ms))
+    } else if change_at < horizon {
+        Some(("edited_at", change_at))
+    } else {
+        existing
+            .filter(|live| live.comment.created_at_ms < horizon)
+            .map(|live| ("created_at of the live version", live.comment.created_at_ms))
+    };
+    if let Some((field, at)) = refusal {
+        refuse(
+            state,
+            out,
+            position,
+            horizon,
+            field,
+            at,
+            CommentEvent::Upsert(comment),
+        );
+        return;
+    }
+    let facts = analyse(apply.matcher, &comment.text, apply.scratch);
+    state.mark_dirty(comment.created_at_ms);
+    let author_hash = author_hash(comment.author.as_deref());
+    let window = floor_window(comment.created_at_ms, window_ms);
+    let id: Arc<str> = Arc::from(comment.id.as_str());
+    let live = Box::new(LiveComment {
+        comment,
+        facts,
+        author_hash,
+    });
+    emit_mentions(out, &live, window_ms, time, 1);
+    match state.comments.insert(id.clone(), live) {
+        Some(old) => {
+            state.counters.edits += 1;
+            emit_mentions(out, &old, window_ms, time, -1);
+            state.mark_dirty(old.comment.created_at_ms);
+            if floor_window(old.comment.created_at_ms, window_ms) != window {
+                state.by_window.entry(window).or_default().push(id);
             }
         }
+        None => {
+            state.counters.inserts += 1;
+            state.by_window.entry(window).or_default().push(id);
+        }
     }
+}
 
-    // 4. Event-time progress after this epoch: the watermark trails the minimum over the
-    // active sources (it stays where it is while every source is idle).
+/// A delete: refused when it touches a sealed window, else it retracts the live version.
+fn apply_delete(
+    state: &mut IngestState,
+    apply: &Apply<'_>,
+    position: Position,
+    (id, deleted_at_ms): (String, Option<i64>),
+    out: &mut Vec<IngestOut>,
+) {
+    let (horizon, time, window_ms) = (apply.horizon, apply.time, apply.params.window_ms);
+    let change_at = deleted_at_ms.unwrap_or_else(|| state.clock.change_time(position.source));
+    let existing = state.comments.get(id.as_str());
+    let refusal = if change_at < horizon {
+        Some(("deleted_at", change_at))
+    } else {
+        existing
+            .filter(|live| live.comment.created_at_ms < horizon)
+            .map(|live| ("created_at of the live version", live.comment.created_at_ms))
+    };
+    if let Some((field, at)) = refusal {
+        let event = CommentEvent::Delete { id, deleted_at_ms };
+        refuse(state, out, position, horizon, field, at, event);
+        return;
+    }
+    match state.comments.remove(id.as_str()) {
+        Some(old) => {
+            state.counters.deletes += 1;
+            emit_mentions(out, &old, window_ms, time, -1);
+            state.mark_dirty(old.comment.created_at_ms);
+        }
+        None => state.counters.deletes_unknown += 1,
+    }
+}
+
+/// Event-time progress after an epoch: the watermark trails the minimum over the active
+/// sources (it stays where it is while every source is idle); a snapshot's hook runs here.
+fn finish_epoch(
+    state: &mut IngestState,
+    params: &Params,
+    (previous, time): (Progress, Time),
+    controls: (bool, Option<u64>),
+    out: &mut Vec<IngestOut>,
+    hook: &mut Option<IngestHook>,
+) {
+    let (flush, snapshot) = controls;
+    let window_ms = params.window_ms;
+    let max_event_ms = previous.max_event_ms.max(state.clock.newest());
     let mut watermark_ms = state
         .clock
         .current()
