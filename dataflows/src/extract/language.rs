@@ -1424,6 +1424,11 @@ fn settled(scan: &Scan) -> bool {
 /// Score margin (in score units) after which a long text stops being read.
 const SETTLED_MARGIN: i32 = 30 * UNIT;
 
+/// Reads `text` token by token into the language scores.
+///
+/// One function of about 185 lines, on purpose: the three token paths (an ASCII word, an
+/// ASCII token split into letter runs, a non-ASCII token decoded by char) share the byte
+/// cursor, the word buffer and the early stop of one hot loop that every comment runs.
 fn scan(text: &str) -> Scan {
     let t = tables();
     let mut scan = Scan::new();
