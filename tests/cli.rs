@@ -3,7 +3,7 @@
 
 use crate::common::{
     chatter, comparable_alerts, finish_within, free_port, read_jsonl, run_generated, run_in,
-    stderr, PROCESS_DEADLINE,
+    stderr, StderrLines, PROCESS_DEADLINE,
 };
 use chatter::gen::{self, GenConfig};
 use std::collections::BTreeSet;
@@ -649,34 +649,18 @@ fn sigterm_at_start_up_exits_at_once_and_cleanly() {
         } else {
             "joining the cluster"
         };
-        let pipe = child.stderr.take().unwrap();
-        let (lines, said) = std::sync::mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut all = String::new();
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = lines.send(line.clone());
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match said.recv_timeout(left) {
-                Ok(line) if line.contains(waiting) => break,
-                Ok(_) => {}
-                Err(_) => panic!("{phase}: chatter never said {waiting:?}"),
-            }
-        }
+        let stderr_lines = StderrLines::take(&mut child);
+        assert!(
+            stderr_lines.wait_for(waiting, std::time::Duration::from_secs(60)),
+            "{phase}: chatter never said {waiting:?}"
+        );
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap()
             .success());
         let out = finish_within(child, std::time::Duration::from_secs(20));
-        let err = reader.join().unwrap();
+        let err = stderr_lines.all();
         assert_eq!(out.status.code(), Some(0), "{phase}: {err}");
         assert!(
             err.contains(phase) && err.contains("nothing was read or written"),

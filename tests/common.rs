@@ -154,3 +154,75 @@ pub fn run_generated(
         ],
     )
 }
+
+/// Feeds a child's stdin from a thread: the first half of `data` at once, the rest on
+/// [`HalfFeed::rest`]. A process that stops reading fails its test instead of blocking it.
+pub struct HalfFeed {
+    go_on: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl HalfFeed {
+    pub fn start(child: &mut Child, data: Vec<u8>) -> HalfFeed {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("the child's stdin is piped");
+        let (go_on, rest) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let half = data.len() / 2;
+            let _ = stdin.write_all(&data[..half]);
+            let _ = stdin.flush();
+            if rest.recv().is_ok() {
+                let _ = stdin.write_all(&data[half..]);
+            }
+        });
+        HalfFeed { go_on, thread }
+    }
+
+    /// Writes the second half (the child may stop reading: that is no error) and closes stdin.
+    pub fn rest(self) {
+        let _ = self.go_on.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// A child's stderr, line by line as it comes, and whole once it closes.
+pub struct StderrLines {
+    lines: std::sync::mpsc::Receiver<String>,
+    all: std::thread::JoinHandle<String>,
+}
+
+impl StderrLines {
+    pub fn take(child: &mut Child) -> StderrLines {
+        let pipe = child.stderr.take().expect("the child's stderr is piped");
+        let (send, lines) = std::sync::mpsc::channel::<String>();
+        let all = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = send.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        StderrLines { lines, all }
+    }
+
+    /// Waits until a line containing `text` arrives; false after `within` or at the end.
+    pub fn wait_for(&self, text: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Everything the child wrote to stderr (waits for it to close).
+    pub fn all(self) -> String {
+        self.all.join().unwrap_or_default()
+    }
+}

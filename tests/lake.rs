@@ -1,7 +1,7 @@
 //! The lake: snapshots, restore, crash safety (SIGKILL at many points), backup/restore, faults,
 //! the committed v1 fixture, and real Python readers.
 
-use crate::common::{chatter, read_jsonl, stderr};
+use crate::common::{chatter, read_jsonl, stderr, HalfFeed, StderrLines};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
@@ -477,11 +477,7 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
         .spawn()
         .unwrap();
     let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    let half = input.len() / 2;
-    stdin.write_all(&input[..half]).unwrap();
-    stdin.flush().unwrap();
+    let feed = HalfFeed::start(&mut child, input);
     // The lake is locked after the signal handlers are installed.
     let lock = fixture.path().join("lake-term/LAKE.lock");
     for _ in 0..600 {
@@ -499,8 +495,7 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
         .unwrap()
         .success());
     // Keep feeding: the stop happens at the next epoch boundary.
-    let _ = stdin.write_all(&input[half..]);
-    drop(stdin);
+    feed.rest();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
@@ -1172,45 +1167,15 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
             .spawn()
             .unwrap();
         let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
-        let mut stdin = first.stdin.take().unwrap();
-        // Fed from a thread: a process that never reads must fail the test, not block it.
-        let (go_on, rest) = std::sync::mpsc::channel::<()>();
-        let feeder = std::thread::spawn(move || {
-            use std::io::Write;
-            let half = input.len() / 2;
-            let _ = stdin.write_all(&input[..half]);
-            let _ = stdin.flush();
-            // Process 0 stops reading after the agreed epoch, whatever is still fed.
-            if rest.recv().is_ok() {
-                let _ = stdin.write_all(&input[half..]);
-            }
-        });
+        let feed = HalfFeed::start(&mut first, input);
         // Signal once the cluster is complete (a stop while joining ends a process at once,
         // and its peer then loses it: the start-up test's case).
-        let (lines, said) = std::sync::mpsc::channel::<String>();
-        let mut stderr_pipe = first.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut all = String::new();
-            for line in std::io::BufReader::new(&mut stderr_pipe)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = lines.send(line.clone());
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match said.recv_timeout(left) {
-                Ok(line) if line.contains("the cluster is complete") => break,
-                Ok(_) => {}
-                Err(_) => panic!("process 0 did not say the cluster is complete within 60 s"),
-            }
-        }
+        let said = StderrLines::take(&mut first);
+        let within = std::time::Duration::from_secs(60);
+        assert!(
+            said.wait_for("the cluster is complete", within),
+            "process 0 did not say the cluster is complete within 60 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
         let pid = [first.id(), second.id()][signalled].to_string();
         assert!(std::process::Command::new("kill")
@@ -1218,7 +1183,8 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
             .status()
             .unwrap()
             .success());
-        let _ = go_on.send(());
+        // Process 0 stops reading after the agreed epoch, whatever is still fed.
+        feed.rest();
         for child in [first, second] {
             let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
             assert!(
@@ -1227,9 +1193,8 @@ fn file_input_on_a_two_process_cluster_equals_one_process_and_stops_together() {
                 stderr(&out)
             );
         }
-        let said = reader.join().unwrap();
+        let said = said.all();
         assert!(said.contains("interrupted"), "process 0: {said}");
-        let _ = feeder.join();
         let manifest: serde_json::Value = serde_json::from_slice(
             &std::fs::read(fixture.path().join(&lake).join("current/manifest.json")).unwrap(),
         )
@@ -1289,11 +1254,7 @@ fn readyz_is_503_after_sigterm_for_the_file_source() {
     .spawn()
     .unwrap();
     let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    let half = input.len() / 2;
-    stdin.write_all(&input[..half]).unwrap();
-    stdin.flush().unwrap();
+    let feed = HalfFeed::start(&mut child, input);
     let wait = crate::kafka::wait_for_answer;
     let within = std::time::Duration::from_secs(30);
     let ready = wait(port, "/readyz", 200, "\"ready\":true", within);
@@ -1309,8 +1270,7 @@ fn readyz_is_503_after_sigterm_for_the_file_source() {
     assert!(body.contains("\"ready\":false"), "{body}");
     let (status, _) = crate::kafka::http_get(port, "/healthz").expect("/healthz answers");
     assert_eq!(status, 200, "alive while it stops");
-    let _ = stdin.write_all(&input[half..]);
-    drop(stdin);
+    feed.rest();
     let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
     assert!(out.status.success(), "{}", stderr(&out));
 }
