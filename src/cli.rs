@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// chatter: streaming comment intelligence. Reads social-media comments and an entity
 /// catalog, incrementally maintains entity mentions, sentiment, per-window velocity and
@@ -179,10 +180,16 @@ pub struct RunArgs {
     /// A file with one host:port per line, for each process in order (with --processes > 1).
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
-    /// Serve /healthz and /readyz on this host:port, like 127.0.0.1:8080 (default: http.listen;
-    /// none when empty).
+    /// Serve the dashboard, the API, the alert stream, /metrics, /healthz and /readyz on this
+    /// host:port, like 127.0.0.1:8080 (default: http.listen; none when empty). Auth, rate
+    /// limits and the rest are in [http] (docs/api.md); the token never goes on the command
+    /// line (http.token_file or CHATTER_HTTP_TOKEN).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// After a bounded input ends, keep serving HTTP until SIGTERM or Ctrl-C (to look at the
+    /// dashboard of a finished run).
+    #[arg(long)]
+    pub keep_serving: bool,
     /// Write the run summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -714,9 +721,17 @@ fn run(args: RunArgs) -> Result<()> {
     let dead_letters = DeadLetters::new(usage(open_output(&dead_path))?);
     let lake_root = settings.lake.as_ref().map(|l| l.root.clone());
     let handle = runtime::RunHandle::new(&settings, &dead_letters);
+    let mut served = None;
     if let Some(listen) = &settings.http {
-        usage(crate::http::serve(listen, handle.clone()))?;
+        let serve = usage(crate::serve::ServeSettings::compile(
+            &config.http,
+            listen.clone(),
+            lake_root.clone(),
+            settings.params.clone(),
+        ))?;
+        served = Some(usage(crate::serve::serve(serve, handle.clone()))?);
     }
+    let keep_serving = served.is_some() && (args.keep_serving || config.http.keep_serving);
     let result = runtime::run(settings, alerts_out, dead_letters, &handle);
     if let Some(dir) = demo_dir {
         let _ = std::fs::remove_dir_all(dir);
@@ -743,6 +758,23 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if let Some(path) = &args.summary_json {
         write_summary_json(path, &summary, workers)?;
+    }
+    if let (true, Some(addr)) = (keep_serving, served) {
+        keep_serving_until_signal(addr)?;
+    }
+    Ok(())
+}
+
+/// `--keep-serving`: the run is over; the dashboard and API stay up until SIGTERM / Ctrl-C.
+fn keep_serving_until_signal(addr: std::net::SocketAddr) -> Result<(), Error> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| Error::Failed(anyhow::anyhow!("cannot install a signal handler: {e}")))?;
+    }
+    eprintln!("chatter: the run is over; still serving http://{addr}/ (Ctrl-C or SIGTERM stops)");
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Ok(())
 }

@@ -22,12 +22,60 @@ pub struct Config {
     pub http: HttpConfig,
 }
 
-/// `[http]`: the run's HTTP endpoint (`/healthz`, `/readyz`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+/// `[http]`: the run's HTTP server: dashboard, API, alert stream, metrics and probes
+/// (docs/api.md). Compiled by [`crate::serve::ServeSettings::compile`].
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// host:port to listen on, like "127.0.0.1:8080" ("" = no HTTP; `--http` overrides).
     pub listen: String,
+    /// A file holding the bearer token that turns auth on (never on the command line; the
+    /// environment variable `CHATTER_HTTP_TOKEN` is used when this is ""). The file must not
+    /// be readable by group or others.
+    pub token_file: String,
+    /// Routes answered without a token when auth is on.
+    pub public_routes: Vec<String>,
+    /// Requests per second per client address (a token bucket); 0 = no limit.
+    pub rate_limit: f64,
+    /// Requests a client may make at once above the rate.
+    pub rate_burst: u32,
+    /// Largest request body accepted (the API reads none), like "16KiB".
+    pub max_body: String,
+    /// Largest total size of a request's headers, like "16KiB".
+    pub max_headers: String,
+    /// Time limit of a request (all but the alert stream), like "10s".
+    pub request_timeout: String,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Origins allowed to call the API from a browser (CORS); empty = CORS off.
+    pub cors_origins: Vec<String>,
+    /// Memory limit shown to Prometheus as `chatter_memory_limit_bytes`, like "2GiB" ("" =
+    /// the cgroup's `memory.max`, if any).
+    pub memory_limit: String,
+    /// Mark the session cookie `Secure` (set it when serving over HTTPS through a proxy).
+    pub secure_cookie: bool,
+    /// After a bounded input ends, keep serving until SIGTERM or Ctrl-C (`--keep-serving`).
+    pub keep_serving: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: String::new(),
+            token_file: String::new(),
+            public_routes: vec!["/healthz".into(), "/readyz".into(), "/metrics".into()],
+            rate_limit: 50.0,
+            rate_burst: 100,
+            max_body: "16KiB".into(),
+            max_headers: "16KiB".into(),
+            request_timeout: "10s".into(),
+            max_connections: 1024,
+            cors_origins: Vec::new(),
+            memory_limit: String::new(),
+            secure_cookie: false,
+            keep_serving: false,
+        }
+    }
 }
 
 /// `[kafka]`: the Kafka source and sinks (used when `input.source = "kafka"` or `--kafka`).
@@ -257,6 +305,33 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
     number.checked_mul(scale)
 }
 
+/// A size like "16KiB", "2GiB", "512MB" or "1000" (bytes), for the key `key`.
+pub(crate) fn byte_size(key: &str, text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_bytes: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 && unit_bytes > 0 => n
+            .checked_mul(unit_bytes)
+            .with_context(|| format!("{key} = {text:?} is too large")),
+        _ => bail!(
+            "{key} = {text:?} is not a size: write a whole number and a unit, like \"16KiB\" (units: B, KB, KiB, MB, MiB, GB, GiB)"
+        ),
+    }
+}
+
 pub(crate) fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
     match parse_duration_ms(text) {
         Some(ms) if ms > 0 || (allow_zero && ms == 0) => Ok(ms),
@@ -409,6 +484,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(byte_size("k", "16KiB").unwrap(), 16384);
+        assert_eq!(byte_size("k", "2GiB").unwrap(), 2 << 30);
+        assert_eq!(byte_size("k", "1000").unwrap(), 1000);
+        let error = byte_size("http.max_body", "lots").unwrap_err().to_string();
+        assert!(
+            error.contains("http.max_body") && error.contains("16KiB"),
+            "{error}"
+        );
+        assert!(byte_size("k", "0KiB").is_err());
+        assert!(byte_size("k", "99999999999GiB").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Liveness and readiness of a run: what `/healthz` and `/readyz` answer (see `http`).
+//! Liveness and readiness of a run: what `/healthz` and `/readyz` answer (see `serve`).
 //!
 //! A run is *ready* when it reads its input: every worker of this process reports its source
 //! as working (for Kafka: a broker of the cluster is connected) and no stop was asked for.
@@ -25,6 +25,27 @@ pub enum Phase {
     Stopping,
     /// The run ended (or failed).
     Finished,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Starting,
+        Phase::Connecting,
+        Phase::Running,
+        Phase::Stopping,
+        Phase::Finished,
+    ];
+
+    /// Its name, as JSON and metrics show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Connecting => "connecting",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Finished => "finished",
+        }
+    }
 }
 
 /// The answer of `/readyz`.

@@ -19,7 +19,7 @@ mod query;
 mod records;
 
 pub use query::{partition_days, DayRange, Query, Table, TimeRange};
-pub use records::{AlertFilter, MentionRecord};
+pub use records::{AlertFilter, CommentRecord, MentionRecord};
 
 use super::tables::{self, FileEntry};
 use super::{day_of_path, snapshot_name, Manifest, TableSummary};

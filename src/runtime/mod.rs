@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use status::{peak_rss_bytes, Status};
+pub use status::{peak_rss_bytes, resident_bytes, AlertView, Status, WINDOW_VIEW_MS};
 
 /// What a run did.
 #[derive(Debug, Default, Clone)]

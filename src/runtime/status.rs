@@ -15,6 +15,7 @@ use crate::connectors::SourceStats;
 use crate::health::{Health, Phase};
 use crate::lake::tables::{AlertRecord, WindowRecord};
 use crate::sink::DeadLetters;
+use dataflows::model::Entity;
 use dataflows::Graph;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -89,6 +90,8 @@ pub struct Status {
     pub windows: Arc<BTreeMap<String, Vec<WindowRecord>>>,
     /// The newest alert events handed out, oldest first.
     pub recent_alerts: Arc<Vec<AlertView>>,
+    /// The entity catalog in force (worker 0's copy; shared while it does not change).
+    pub catalog: Arc<BTreeMap<String, Entity>>,
     pub uptime_seconds: f64,
 }
 
@@ -110,6 +113,7 @@ impl Default for Status {
             state: StateSizes::default(),
             windows: Arc::default(),
             recent_alerts: Arc::default(),
+            catalog: Arc::default(),
             uptime_seconds: 0.0,
         }
     }
@@ -135,6 +139,8 @@ pub struct StatusBoard {
     current: RwLock<Arc<Status>>,
     workers: Mutex<BTreeMap<usize, WorkerReport>>,
     published_at: Mutex<Option<Instant>>,
+    /// What the published catalog was copied at: (catalog changes, restored, entities).
+    catalog_version: Mutex<(u64, u64, usize)>,
     health: Arc<Health>,
     dead_letters: DeadLetters,
 }
@@ -146,6 +152,7 @@ impl StatusBoard {
             current: RwLock::new(Arc::new(Status::default())),
             workers: Mutex::new(BTreeMap::new()),
             published_at: Mutex::new(None),
+            catalog_version: Mutex::new((0, 0, 0)),
             health,
             dead_letters,
         }
@@ -270,8 +277,30 @@ impl StatusBoard {
             },
             windows: Arc::new(windows),
             recent_alerts,
+            catalog: self.catalog(graph, previous),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
         }
+    }
+}
+
+impl StatusBoard {
+    /// Worker 0's catalog: the previous copy while it has not changed since.
+    fn catalog(&self, graph: &Graph, previous: &Status) -> Arc<BTreeMap<String, Entity>> {
+        let ingest = graph.ingest.borrow();
+        let counters = &ingest.counters;
+        let version = (
+            counters.catalog_changes,
+            counters.restored,
+            ingest.catalog.len(),
+        );
+        let Ok(mut copied) = self.catalog_version.lock() else {
+            return Arc::new(ingest.catalog.clone());
+        };
+        if *copied == version && (version.2 == 0 || !previous.catalog.is_empty()) {
+            return previous.catalog.clone();
+        }
+        *copied = version;
+        Arc::new(ingest.catalog.clone())
     }
 }
 

@@ -3,10 +3,25 @@
 
 use super::{bad_query, corrupt, Query, ReadError, SnapshotReader, Table, TimeRange, ALERT_KINDS};
 use crate::lake::tables::{self, AlertRecord, Columns, WindowRecord};
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use std::path::Path;
 
 impl SnapshotReader {
+    /// The rows of `table` matching `query`, each batch decoded by `decode`.
+    fn collect<T>(
+        &self,
+        table: Table,
+        query: &Query,
+        mut decode: impl FnMut(&RecordBatch, &Path, &mut Vec<T>) -> anyhow::Result<()>,
+    ) -> Result<Vec<T>, ReadError> {
+        let path = self.dir.join(table.name());
+        let mut out = Vec::new();
+        self.scan(table.name(), query, |batch| {
+            decode(&batch, &path, &mut out).map_err(|e| corrupt(&path, format!("{e:#}")))
+        })?;
+        Ok(out)
+    }
+
     /// The `entity_windows` rows of an entity whose window starts in `range`, oldest first.
     pub fn windows(
         &self,
@@ -14,13 +29,15 @@ impl SnapshotReader {
         range: TimeRange,
     ) -> Result<Vec<WindowRecord>, ReadError> {
         let query = Query::new().time(range).equals("entity_id", entity_id);
-        let path = self.dir.join(Table::EntityWindows.name());
-        let mut out = Vec::new();
-        self.scan(Table::EntityWindows.name(), &query, |batch| {
-            tables::windows_of(&batch, &path, &mut out)
-                .map_err(|e| corrupt(&path, format!("{e:#}")))
-        })?;
+        let mut out = self.collect(Table::EntityWindows, &query, tables::windows_of)?;
         out.sort_by_key(|w| w.window_start_ms);
+        Ok(out)
+    }
+
+    /// The `entity_windows` rows of every entity whose window starts in `range`.
+    pub fn all_windows(&self, range: TimeRange) -> Result<Vec<WindowRecord>, ReadError> {
+        let query = Query::new().time(range);
+        let out = self.collect(Table::EntityWindows, &query, tables::windows_of)?;
         Ok(out)
     }
 
@@ -43,11 +60,7 @@ impl SnapshotReader {
         if let Some(alert_id) = &filter.alert_id {
             query = query.equals("alert_id", alert_id);
         }
-        let path = self.dir.join(Table::Alerts.name());
-        let mut out = Vec::new();
-        self.scan(Table::Alerts.name(), &query, |batch| {
-            tables::alerts_of(&batch, &path, &mut out).map_err(|e| corrupt(&path, format!("{e:#}")))
-        })?;
+        let mut out = self.collect(Table::Alerts, &query, tables::alerts_of)?;
         let rank = |kind: &str| ALERT_KINDS.iter().position(|k| *k == kind);
         out.sort_by(|a, b| {
             (b.window_start_ms, b.as_of_ms, rank(&b.kind), &a.alert_id).cmp(&(
@@ -72,14 +85,90 @@ impl SnapshotReader {
             .columns(MentionRecord::COLUMNS)
             .between(window_start_ms, window_end_ms)
             .equals("entity_id", entity_id);
-        let path = self.dir.join(Table::Mentions.name());
-        let mut out = Vec::new();
-        self.scan(Table::Mentions.name(), &query, |batch| {
-            MentionRecord::decode(&batch, &path, &mut out)
-                .map_err(|e| corrupt(&path, format!("{e:#}")))
-        })?;
+        let mut out = self.collect(Table::Mentions, &query, MentionRecord::decode)?;
         out.sort_by(|a, b| (a.created_at_ms, &a.comment_id).cmp(&(b.created_at_ms, &b.comment_id)));
         Ok(out)
+    }
+}
+
+impl SnapshotReader {
+    /// The comments created in `[from_ms, to_ms)` whose mentions include `entity_id`, with
+    /// their text and every entity they mention: an alert's evidence. Oldest first.
+    pub fn comments_mentioning(
+        &self,
+        entity_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<CommentRecord>, ReadError> {
+        let query = Query::new()
+            .columns(CommentRecord::COLUMNS)
+            .between(from_ms, to_ms);
+        let mut out = self.collect(Table::Comments, &query, |batch, path, out| {
+            CommentRecord::decode(batch, path, entity_id, out)
+        })?;
+        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(out)
+    }
+}
+
+/// A `comments` row, as evidence shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentRecord {
+    pub id: String,
+    pub author: Option<String>,
+    pub channel: Option<String>,
+    pub created_at_ms: i64,
+    pub score: Option<i64>,
+    pub sentiment: f64,
+    pub text: String,
+    pub entity_ids: Vec<String>,
+}
+
+impl CommentRecord {
+    const COLUMNS: [&str; 8] = [
+        "id",
+        "author",
+        "channel",
+        "created_at",
+        "score",
+        "sentiment",
+        "text",
+        "entity_ids",
+    ];
+
+    fn decode(
+        batch: &RecordBatch,
+        path: &Path,
+        entity_id: &str,
+        out: &mut Vec<CommentRecord>,
+    ) -> anyhow::Result<()> {
+        let c = Columns::new(batch, path);
+        let (id, text) = (c.strings("id", true)?, c.strings("text", true)?);
+        let (channel, author) = (c.strings("channel", false)?, c.strings("author", false)?);
+        let (created, score) = (c.times("created_at")?, c.i64s("score")?);
+        let (sentiment, lists) = (c.f64s("sentiment")?, c.lists("entity_ids")?);
+        for i in 0..batch.num_rows() {
+            let ids = lists.value(i);
+            let ids = ids
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .ok_or_else(|| anyhow::anyhow!("entity_ids is not a list of strings"))?;
+            if !ids.iter().flatten().any(|id| id == entity_id) {
+                continue;
+            }
+            let own = |s: &tables::Strings<'_>| s.get(i).map(str::to_string);
+            out.push(CommentRecord {
+                id: own(&id).unwrap_or_default(),
+                author: own(&author),
+                channel: own(&channel),
+                created_at_ms: created.value(i).div_euclid(1000),
+                score: (!score.is_null(i)).then(|| score.value(i)),
+                sentiment: sentiment.value(i),
+                text: own(&text).unwrap_or_default(),
+                entity_ids: ids.iter().flatten().map(str::to_string).collect(),
+            });
+        }
+        Ok(())
     }
 }
 
