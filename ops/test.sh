@@ -36,7 +36,7 @@ bash ops/broker.sh install
 
 venv="$cache/venv"
 echo "== Python readers venv ($venv)"
-if ! "$venv/bin/python" -c "import pyarrow, pandas, polars, duckdb, yaml" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import pyarrow, pandas, polars, duckdb, yaml, prometheus_client, schemathesis" 2>/dev/null; then
   command -v python3 >/dev/null || { echo "ops/test.sh: python3 is missing: install it (Debian: apt-get install python3 python3-venv)" >&2; exit 2; }
   mkdir -p "$cache"
   rm -rf "$venv"

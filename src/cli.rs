@@ -729,7 +729,11 @@ fn run(args: RunArgs) -> Result<()> {
             lake_root.clone(),
             settings.params.clone(),
         ))?;
-        served = Some(usage(crate::serve::serve(serve, handle.clone()))?);
+        let addr = usage(crate::serve::serve(serve, handle.clone()))?;
+        eprintln!(
+            "chatter: serving http://{addr}/ (the dashboard; the API under /api/v1/, /metrics, /healthz, /readyz)"
+        );
+        served = Some(addr);
     }
     let keep_serving = served.is_some() && (args.keep_serving || config.http.keep_serving);
     let result = runtime::run(settings, alerts_out, dead_letters, &handle);

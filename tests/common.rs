@@ -210,13 +210,18 @@ impl StderrLines {
 
     /// Waits until a line containing `text` arrives; false after `within` or at the end.
     pub fn wait_for(&self, text: &str, within: Duration) -> bool {
+        self.wait_for_line(text, within).is_some()
+    }
+
+    /// The first line (from now) containing `text`; None after `within` or at the end.
+    pub fn wait_for_line(&self, text: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return true,
+                Ok(line) if line.contains(text) => return Some(line),
                 Ok(_) => {}
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
     }

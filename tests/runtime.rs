@@ -204,6 +204,7 @@ fn run(
         windows: Mutex::new(Some(Box::new(windows.clone()))),
         error: Mutex::new(None),
         sinks: None,
+        alert_log: Arc::default(),
     });
     let dead_letters = DeadLetters::new(Box::new(std::io::sink()));
     let health = Arc::new(Health::new(workers, None));

@@ -8,3 +8,4 @@ mod lake_read;
 mod real_data;
 mod runtime;
 mod schemas;
+mod serve;

@@ -29,6 +29,8 @@ pub struct Outputs {
     pub error: Mutex<Option<String>>,
     /// Kafka output topics (alerts, window stats, DLQ), when the run writes them.
     pub sinks: Option<std::sync::Arc<Sinks>>,
+    /// Every alert event handed out, for the alert stream.
+    pub alert_log: std::sync::Arc<super::AlertLog>,
 }
 
 impl Outputs {
@@ -152,6 +154,9 @@ impl<'a> Emitter<'a> {
                     sinks.alert(&event.alert_id(), &bytes);
                 }
             }
+            self.outputs
+                .alert_log
+                .push(crate::lake::tables::AlertRecord::new(&event, now));
             if self.recent.len() == RECENT_ALERTS {
                 self.recent.pop_front();
             }

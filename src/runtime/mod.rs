@@ -8,6 +8,7 @@
 //! workers and sums up what they did. The caller starts the HTTP server on the run's
 //! [`RunHandle`] first, so the runtime knows nothing of HTTP.
 
+pub mod alert_log;
 pub mod coordination;
 pub mod driver;
 pub mod emit;
@@ -33,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use alert_log::{AlertLog, ALERT_LOG_CAPACITY};
 pub use status::{peak_rss_bytes, resident_bytes, AlertView, Status, WINDOW_VIEW_MS};
 
 /// What a run did.
@@ -153,6 +155,8 @@ impl RunSummary {
 pub struct RunHandle {
     pub health: Arc<Health>,
     pub status: Arc<StatusBoard>,
+    /// Alert events as they are handed out (the alert stream's buffer).
+    pub alerts: Arc<AlertLog>,
 }
 
 impl RunHandle {
@@ -165,6 +169,7 @@ impl RunHandle {
         RunHandle {
             status: Arc::new(StatusBoard::new(health.clone(), dead_letters.clone())),
             health,
+            alerts: Arc::default(),
         }
     }
 }
@@ -332,6 +337,7 @@ fn run_with(
         windows: Mutex::new(windows_out),
         error: Mutex::new(None),
         sinks: sinks.clone(),
+        alert_log: handle.alerts.clone(),
     });
     let progress = progress_bar(&settings, total_bytes);
     let _messages = progress

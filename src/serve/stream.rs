@@ -1,12 +1,17 @@
 //! `GET /api/v1/alerts/stream`: Server-Sent Events, one `alert` event per alert event as the
-//! runtime hands it out, `id:` its sequence. The ring buffer is the status's list of recent
-//! events (the last 1,000); `Last-Event-ID` resumes from it, and an `event: reset` says when the
+//! runtime hands it out, `id:` its sequence. The ring buffer is the run's [`AlertLog`] (the
+//! last 10,000 events); `Last-Event-ID` resumes from it, and an `event: reset` says when the
 //! asked-for id is not there (too old, or from an earlier run). A heartbeat comment every 15 s.
 //!
-//! The hub polls the published status (every 50 ms, on the server's thread) and hands new
-//! events to each client's bounded queue with `try_send`: a client whose queue is full is
-//! dropped — its connection closed — and counted, so a slow reader never slows the pipeline
-//! or the other clients.
+//! The hub (every 50 ms, on the server's thread) hands each client the events it is owed into
+//! its bounded queue with `try_send`, never waiting: a client whose queue stays full for
+//! [`SLOW_FOR`], or that falls out of the log, is dropped — its connection closed — and
+//! counted. A slow reader never slows the pipeline (which only appends to the log) or the
+//! other clients.
+
+use crate::runtime::AlertLog;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::error::ApiError;
 use super::params::Params;
@@ -17,11 +22,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 use utoipa::IntoParams;
 
@@ -29,6 +34,8 @@ use utoipa::IntoParams;
 pub const CLIENT_QUEUE: usize = 256;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
+/// A client whose queue stays full this long is dropped.
+pub const SLOW_FOR: Duration = Duration::from_secs(5);
 
 /// Closes one connection (set by the accept loop on each request).
 #[derive(Clone, Default)]
@@ -37,18 +44,16 @@ pub struct Hangup(pub Arc<Notify>);
 struct Client {
     queue: mpsc::Sender<Event>,
     hangup: Option<Hangup>,
+    /// The sequence of the next event it is owed.
+    next: u64,
+    /// Since when its queue has been full.
+    full_since: Option<Instant>,
 }
 
-/// The connected clients and the last sequence handed to them.
+/// The connected clients.
 #[derive(Default)]
 pub struct Hub {
-    state: Mutex<HubState>,
-}
-
-#[derive(Default)]
-struct HubState {
-    sent: u64,
-    clients: Vec<Client>,
+    clients: Mutex<Vec<Client>>,
 }
 
 fn event(view: &AlertView) -> Event {
@@ -60,85 +65,111 @@ fn event(view: &AlertView) -> Event {
         .data(json)
 }
 
+/// What happened to a client in a tick.
+enum Delivery {
+    Kept,
+    Gone,
+    Dropped(&'static str),
+}
+
 impl Hub {
-    /// Hands the events published since the last call to every client (the hub task calls it).
-    pub fn tick(&self, shared: &Shared) {
-        let status = shared.run.status.current();
-        let Ok(mut state) = self.state.lock() else {
+    /// Hands every client the events it is owed, as far as its queue takes them (the hub task
+    /// calls this every 50 ms). A client that has fallen out of the log, or whose queue stayed
+    /// full for [`SLOW_FOR`], is dropped.
+    pub fn tick(&self, log: &AlertLog, connected: &Gauge, dropped_total: &Counter) {
+        let Ok(mut clients) = self.clients.lock() else {
             return;
         };
-        state.clients.retain(|client| !client.queue.is_closed());
-        shared.metrics.sse_clients.set(state.clients.len() as i64);
-        let newest = status.recent_alerts.last().map_or(0, |v| v.sequence);
-        if newest < state.sent {
-            // A new run behind the same server cannot happen; keep the ids monotonic anyway.
-            state.sent = newest;
-        }
-        if newest == state.sent {
+        let Some(first) = clients.iter().map(|c| c.next).min() else {
+            connected.set(0);
             return;
-        }
-        let sent = state.sent;
-        let fresh: Vec<Event> = (status.recent_alerts.iter())
-            .filter(|v| v.sequence > sent)
-            .map(event)
-            .collect();
+        };
+        let (views, oldest) = log.since(first.saturating_sub(1));
+        let events: Vec<Event> = views.iter().map(|v| event(v)).collect();
+        let base = views.first().map_or(oldest, |v| v.sequence);
+        let now = Instant::now();
         let mut dropped = 0u64;
-        state.clients.retain(|client| {
-            for event in &fresh {
-                match client.queue.try_send(event.clone()) {
-                    Ok(()) => {}
-                    // The client went away.
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        if let Some(Hangup(notify)) = &client.hangup {
-                            notify.notify_one();
-                        }
-                        dropped += 1;
-                        return false;
-                    }
+        clients.retain_mut(|client| match deliver(client, &events, base, oldest, now) {
+            Delivery::Kept => true,
+            Delivery::Gone => false,
+            Delivery::Dropped(why) => {
+                if let Some(Hangup(notify)) = &client.hangup {
+                    notify.notify_one();
                 }
+                tracing::info!(why, "an alert-stream client was dropped");
+                dropped += 1;
+                false
             }
-            true
         });
         if dropped > 0 {
-            shared.metrics.sse_dropped.inc_by(dropped);
-            tracing::info!(dropped, "alert-stream clients dropped for not reading");
+            dropped_total.inc_by(dropped);
         }
-        shared.metrics.sse_clients.set(state.clients.len() as i64);
-        state.sent = newest;
+        connected.set(clients.len() as i64);
     }
 
-    /// Registers a client: the buffered events it asked for, then its queue.
+    /// Registers a client owed the events after `since` (None: only new ones), telling it
+    /// with a `reset` event first when those are no longer (or never were) in the log.
     fn join(
         &self,
-        shared: &Shared,
+        log: &AlertLog,
         since: Option<u64>,
         hangup: Option<Hangup>,
-    ) -> (Vec<Event>, mpsc::Receiver<Event>) {
-        let status = shared.run.status.current();
+    ) -> mpsc::Receiver<Event> {
         let (queue, receiver) = mpsc::channel(CLIENT_QUEUE);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = state.sent;
-        let buffer = &status.recent_alerts;
-        let mut backlog = Vec::new();
-        if let Some(since) = since {
-            let oldest = buffer.first().map_or(sent + 1, |v| v.sequence);
-            if since > sent || (since + 1 < oldest && since < sent) {
-                let reset = serde_json::json!({"requested": since, "oldest": buffer.first().map(|v| v.sequence), "newest": sent});
-                backlog.push(Event::default().event("reset").data(reset.to_string()));
+        let newest = log.newest();
+        let (_, oldest) = log.since(newest);
+        let next = match since {
+            None => newest + 1,
+            Some(since) if since <= newest && since + 1 >= oldest.min(newest + 1) => since + 1,
+            Some(since) => {
+                let kept = log.since(0).0.first().map(|v| v.sequence);
+                let reset =
+                    serde_json::json!({"requested": since, "oldest": kept, "newest": newest});
+                let _ = queue.try_send(Event::default().event("reset").data(reset.to_string()));
+                kept.unwrap_or(newest + 1)
             }
-            let from = if since > sent { 0 } else { since };
-            backlog.extend(
-                buffer
-                    .iter()
-                    .filter(|v| v.sequence > from && v.sequence <= sent)
-                    .map(event),
-            );
-        }
-        state.clients.push(Client { queue, hangup });
-        shared.metrics.sse_clients.set(state.clients.len() as i64);
-        (backlog, receiver)
+        };
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.push(Client {
+            queue,
+            hangup,
+            next,
+            full_since: None,
+        });
+        receiver
     }
+}
+
+/// Sends `client` what it is owed of `events` (sequences from `base`).
+fn deliver(
+    client: &mut Client,
+    events: &[Event],
+    base: u64,
+    oldest: u64,
+    now: Instant,
+) -> Delivery {
+    if client.queue.is_closed() {
+        return Delivery::Gone;
+    }
+    if client.next < oldest {
+        return Delivery::Dropped("fell behind the alert log");
+    }
+    let start = (client.next - base) as usize;
+    for event in events.iter().skip(start) {
+        match client.queue.try_send(event.clone()) {
+            Ok(()) => client.next += 1,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Delivery::Gone,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let since = *client.full_since.get_or_insert(now);
+                if now.duration_since(since) >= SLOW_FOR {
+                    return Delivery::Dropped("its queue stayed full");
+                }
+                return Delivery::Kept;
+            }
+        }
+    }
+    client.full_since = None;
+    Delivery::Kept
 }
 
 /// Runs the hub until the server stops.
@@ -147,7 +178,12 @@ pub async fn run_hub(shared: Arc<Shared>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         interval.tick().await;
-        shared.hub.tick(&shared);
+        let metrics = &shared.metrics;
+        (shared.hub).tick(
+            &shared.run.alerts,
+            &metrics.sse_clients,
+            &metrics.sse_dropped,
+        );
     }
 }
 
@@ -187,14 +223,102 @@ pub async fn stream(
             )
         })?),
     };
-    let (backlog, receiver) = shared
-        .hub
-        .join(&shared, since, hangup.map(|axum::Extension(h)| h));
-    let live = stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (event, receiver))
+    let hangup = hangup.map(|axum::Extension(h)| h);
+    let receiver = shared.hub.join(&shared.run.alerts, since, hangup);
+    let events = stream::unfold(receiver, |mut receiver| async move {
+        let event = receiver.recv().await?;
+        Some((Ok::<Event, Infallible>(event), receiver))
     });
-    let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(stream::iter(backlog).chain(live).map(Ok));
     let keep_alive = KeepAlive::new().interval(HEARTBEAT).text("heartbeat");
     Ok(Sse::new(events).keep_alive(keep_alive).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lake::tables::AlertRecord;
+
+    fn record(n: i64) -> AlertRecord {
+        AlertRecord {
+            alert_id: format!("velocity/E/{n}"),
+            kind: "fired".into(),
+            entity_id: "E".into(),
+            entity_name: "E".into(),
+            window_start_ms: n,
+            window_end_ms: n + 1,
+            mentions: n,
+            authors: 1,
+            baseline_mean: 0.0,
+            baseline_std: 0.0,
+            z: 1.0,
+            ratio: 1.0,
+            sentiment_mean: 0.0,
+            as_of_ms: n,
+            emitted_at_ms: n,
+            provisional: false,
+        }
+    }
+
+    fn drain(receiver: &mut mpsc::Receiver<Event>) -> usize {
+        let mut n = 0;
+        while receiver.try_recv().is_ok() {
+            n += 1;
+        }
+        n
+    }
+
+    /// A reader that keeps up gets every event, in bursts larger than its queue; one that
+    /// does not read is dropped (and hung up on) once its queue stayed full for SLOW_FOR;
+    /// a reader asking for ids that left the log gets a reset first.
+    #[test]
+    fn readers_get_everything_and_a_stalled_one_is_dropped() {
+        let (log, hub) = (AlertLog::new(2000), Hub::default());
+        let (connected, dropped) = (Gauge::default(), Counter::default());
+        let mut reader = hub.join(&log, None, None);
+        let hangup = Hangup::default();
+        let _stalled = hub.join(&log, None, Some(hangup.clone()));
+        let mut got = 0;
+        for n in 0..1000 {
+            log.push(record(n));
+        }
+        // 1000 events, a queue of 256: the reader drains between ticks.
+        for _ in 0..10 {
+            hub.tick(&log, &connected, &dropped);
+            got += drain(&mut reader);
+        }
+        assert_eq!(got, 1000, "the reader got every event");
+        assert_eq!(
+            connected.get(),
+            2,
+            "the stalled client is not dropped at once"
+        );
+        assert_eq!(dropped.get(), 0);
+        std::thread::sleep(SLOW_FOR + Duration::from_millis(50));
+        hub.tick(&log, &connected, &dropped);
+        assert_eq!(
+            (connected.get(), dropped.get()),
+            (1, 1),
+            "then it is dropped"
+        );
+        use futures_util::FutureExt;
+        let hung_up = hangup.0.notified().now_or_never().is_some();
+        assert!(hung_up, "its connection is closed");
+        // Resuming after an id the log no longer has: a reset, then what it has.
+        for n in 0..1500 {
+            log.push(record(n));
+        }
+        let mut late = hub.join(&log, Some(3), None);
+        let first = late.try_recv().expect("a reset event first");
+        assert!(format!("{first:?}").contains("reset"), "{first:?}");
+        let mut resumed = hub.join(&log, Some(2400), None);
+        hub.tick(&log, &connected, &dropped);
+        assert_eq!(
+            drain(&mut late),
+            CLIENT_QUEUE,
+            "from the oldest kept, a queue's worth"
+        );
+        assert_eq!(drain(&mut resumed), 100, "the events after 2400");
+        let mut ahead = hub.join(&log, Some(99_999), None);
+        assert!(format!("{:?}", ahead.try_recv().unwrap()).contains("reset"));
+    }
 }
