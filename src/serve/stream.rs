@@ -3,11 +3,11 @@
 //! last 10,000 events); `Last-Event-ID` resumes from it, and an `event: reset` says when the
 //! asked-for id is not there (too old, or from an earlier run). A heartbeat comment every 15 s.
 //!
-//! The hub (every 50 ms, on the server's thread) hands each client the events it is owed into
-//! its bounded queue with `try_send`, never waiting: a client whose queue stays full for
-//! [`SLOW_FOR`], or that falls out of the log, is dropped — its connection closed — and
-//! counted. A slow reader never slows the pipeline (which only appends to the log) or the
-//! other clients.
+//! Each client's stream reads the log at the pace the client takes its events (a cursor, no
+//! copy: the log is the bounded queue all clients share). The pipeline only appends to the
+//! log, so no reader can slow it. The hub (every 500 ms) drops — closes the connection of —
+//! a client that fell out of the log or that has events waiting and took none for
+//! [`SLOW_FOR`], and counts it.
 
 use crate::runtime::AlertLog;
 use prometheus_client::metrics::counter::Counter;
@@ -24,36 +24,67 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use serde::Deserialize;
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use utoipa::IntoParams;
 
-/// Events a client may have waiting before it is dropped.
-pub const CLIENT_QUEUE: usize = 256;
+/// Events a client takes from the log at once.
+const BATCH: usize = 256;
+/// How often the hub looks for stalled clients.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
-/// A client whose queue stays full this long is dropped.
+/// A client with events waiting that takes none for this long is dropped.
 pub const SLOW_FOR: Duration = Duration::from_secs(5);
 
 /// Closes one connection (set by the accept loop on each request).
 #[derive(Clone, Default)]
 pub struct Hangup(pub Arc<Notify>);
 
-struct Client {
-    queue: mpsc::Sender<Event>,
+/// One stream client: where it is in the log, and when it last took an event.
+pub struct Client {
+    next: AtomicU64,
+    polled: Mutex<Instant>,
+    behind: AtomicBool,
     hangup: Option<Hangup>,
-    /// The sequence of the next event it is owed.
-    next: u64,
-    /// Since when its queue has been full.
-    full_since: Option<Instant>,
 }
 
-/// The connected clients.
-#[derive(Default)]
-pub struct Hub {
-    clients: Mutex<Vec<Client>>,
+impl Client {
+    fn touch(&self) {
+        if let Ok(mut polled) = self.polled.lock() {
+            *polled = Instant::now();
+        }
+    }
+}
+
+/// What a client gets next.
+enum Batch {
+    Events(Vec<Arc<AlertView>>),
+    /// It has every event there is.
+    Idle,
+    /// The events it is owed have left the log.
+    Behind,
+}
+
+/// Up to `max` of the events `client` is owed (advancing it past them).
+fn next_batch(client: &Client, log: &AlertLog, max: usize) -> Batch {
+    let next = client.next.load(Ordering::Relaxed);
+    let (mut views, oldest) = log.since(next.saturating_sub(1));
+    if next < oldest {
+        return Batch::Behind;
+    }
+    if views.is_empty() {
+        return Batch::Idle;
+    }
+    views.truncate(max);
+    client
+        .next
+        .store(next + views.len() as u64, Ordering::Relaxed);
+    Batch::Events(views)
 }
 
 fn event(view: &AlertView) -> Event {
@@ -65,126 +96,121 @@ fn event(view: &AlertView) -> Event {
         .data(json)
 }
 
-/// What happened to a client in a tick.
-enum Delivery {
-    Kept,
-    Gone,
-    Dropped(&'static str),
+/// The connected clients, watched for stalls.
+#[derive(Default)]
+pub struct Hub {
+    clients: Mutex<Vec<Arc<Client>>>,
 }
 
 impl Hub {
-    /// Hands every client the events it is owed, as far as its queue takes them (the hub task
-    /// calls this every 50 ms). A client that has fallen out of the log, or whose queue stayed
-    /// full for [`SLOW_FOR`], is dropped.
-    pub fn tick(&self, log: &AlertLog, connected: &Gauge, dropped_total: &Counter) {
-        let Ok(mut clients) = self.clients.lock() else {
-            return;
-        };
-        let Some(first) = clients.iter().map(|c| c.next).min() else {
-            connected.set(0);
-            return;
-        };
-        let (views, oldest) = log.since(first.saturating_sub(1));
-        let events: Vec<Event> = views.iter().map(|v| event(v)).collect();
-        let base = views.first().map_or(oldest, |v| v.sequence);
-        let now = Instant::now();
-        let mut dropped = 0u64;
-        clients.retain_mut(|client| match deliver(client, &events, base, oldest, now) {
-            Delivery::Kept => true,
-            Delivery::Gone => false,
-            Delivery::Dropped(why) => {
-                if let Some(Hangup(notify)) = &client.hangup {
-                    notify.notify_one();
-                }
-                tracing::info!(why, "an alert-stream client was dropped");
-                dropped += 1;
-                false
-            }
-        });
-        if dropped > 0 {
-            dropped_total.inc_by(dropped);
-        }
-        connected.set(clients.len() as i64);
-    }
-
-    /// Registers a client owed the events after `since` (None: only new ones), telling it
-    /// with a `reset` event first when those are no longer (or never were) in the log.
+    /// Registers a client owed the events after `since` (None: only new ones); the `reset`
+    /// event it must get first when those are no longer (or never were) in the log.
     fn join(
         &self,
         log: &AlertLog,
         since: Option<u64>,
         hangup: Option<Hangup>,
-    ) -> mpsc::Receiver<Event> {
-        let (queue, receiver) = mpsc::channel(CLIENT_QUEUE);
+    ) -> (Arc<Client>, Option<Event>) {
         let newest = log.newest();
-        let (_, oldest) = log.since(newest);
-        let next = match since {
-            None => newest + 1,
-            Some(since) if since <= newest && since + 1 >= oldest.min(newest + 1) => since + 1,
+        let (kept, oldest) = log.since(0);
+        let kept = kept.first().map(|v| v.sequence);
+        let (next, reset) = match since {
+            None => (newest + 1, None),
+            Some(since) if since <= newest && since + 1 >= oldest => (since + 1, None),
             Some(since) => {
-                let kept = log.since(0).0.first().map(|v| v.sequence);
-                let reset =
+                let data =
                     serde_json::json!({"requested": since, "oldest": kept, "newest": newest});
-                let _ = queue.try_send(Event::default().event("reset").data(reset.to_string()));
-                kept.unwrap_or(newest + 1)
+                let reset = Event::default().event("reset").data(data.to_string());
+                (kept.unwrap_or(newest + 1), Some(reset))
             }
         };
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.push(Client {
-            queue,
+        let client = Arc::new(Client {
+            next: AtomicU64::new(next),
+            polled: Mutex::new(Instant::now()),
+            behind: AtomicBool::new(false),
             hangup,
-            next,
-            full_since: None,
         });
-        receiver
-    }
-}
-
-/// Sends `client` what it is owed of `events` (sequences from `base`).
-fn deliver(
-    client: &mut Client,
-    events: &[Event],
-    base: u64,
-    oldest: u64,
-    now: Instant,
-) -> Delivery {
-    if client.queue.is_closed() {
-        return Delivery::Gone;
-    }
-    if client.next < oldest {
-        return Delivery::Dropped("fell behind the alert log");
-    }
-    let start = (client.next - base) as usize;
-    for event in events.iter().skip(start) {
-        match client.queue.try_send(event.clone()) {
-            Ok(()) => client.next += 1,
-            Err(mpsc::error::TrySendError::Closed(_)) => return Delivery::Gone,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let since = *client.full_since.get_or_insert(now);
-                if now.duration_since(since) >= SLOW_FOR {
-                    return Delivery::Dropped("its queue stayed full");
-                }
-                return Delivery::Kept;
-            }
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.push(client.clone());
         }
+        (client, reset)
     }
-    client.full_since = None;
-    Delivery::Kept
+
+    /// Drops (and hangs up on) each client that fell out of the log, or that has events
+    /// waiting and took none for [`SLOW_FOR`]; forgets clients that went away.
+    pub fn watch(&self, log: &AlertLog, connected: &Gauge, dropped_total: &Counter) {
+        let Ok(mut clients) = self.clients.lock() else {
+            return;
+        };
+        let newest = log.newest();
+        let mut dropped = 0u64;
+        clients.retain(|client| {
+            if Arc::strong_count(client) == 1 {
+                return false;
+            }
+            let waiting = client.next.load(Ordering::Relaxed) <= newest;
+            let stalled = client.polled.lock().is_ok_and(|p| p.elapsed() >= SLOW_FOR);
+            if client.behind.load(Ordering::Relaxed) || (waiting && stalled) {
+                if let Some(Hangup(notify)) = &client.hangup {
+                    notify.notify_one();
+                }
+                dropped += 1;
+                return false;
+            }
+            true
+        });
+        if dropped > 0 {
+            tracing::info!(dropped, "alert-stream clients dropped for not reading");
+            dropped_total.inc_by(dropped);
+        }
+        connected.set(clients.len() as i64);
+    }
 }
 
-/// Runs the hub until the server stops.
+/// Watches the clients until the server stops.
 pub async fn run_hub(shared: Arc<Shared>) {
-    let mut interval = tokio::time::interval(POLL);
+    let mut interval = tokio::time::interval(WATCH_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         interval.tick().await;
         let metrics = &shared.metrics;
-        (shared.hub).tick(
+        (shared.hub).watch(
             &shared.run.alerts,
             &metrics.sse_clients,
             &metrics.sse_dropped,
         );
     }
+}
+
+/// A client's events, read from the log at the pace the client takes them.
+fn events(
+    client: Arc<Client>,
+    log: Arc<AlertLog>,
+    first: Option<Event>,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    let buffer: VecDeque<Event> = first.into_iter().collect();
+    stream::unfold(
+        (client, log, buffer),
+        |(client, log, mut buffer)| async move {
+            loop {
+                if let Some(event) = buffer.pop_front() {
+                    client.touch();
+                    return Some((Ok(event), (client, log, buffer)));
+                }
+                match next_batch(&client, &log, BATCH) {
+                    Batch::Events(views) => buffer.extend(views.iter().map(|v| event(v))),
+                    Batch::Idle => {
+                        client.touch();
+                        tokio::time::sleep(POLL).await;
+                    }
+                    Batch::Behind => {
+                        client.behind.store(true, Ordering::Relaxed);
+                        return None;
+                    }
+                }
+            }
+        },
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -224,11 +250,8 @@ pub async fn stream(
         })?),
     };
     let hangup = hangup.map(|axum::Extension(h)| h);
-    let receiver = shared.hub.join(&shared.run.alerts, since, hangup);
-    let events = stream::unfold(receiver, |mut receiver| async move {
-        let event = receiver.recv().await?;
-        Some((Ok::<Event, Infallible>(event), receiver))
-    });
+    let (client, reset) = shared.hub.join(&shared.run.alerts, since, hangup);
+    let events = events(client, shared.run.alerts.clone(), reset);
     let keep_alive = KeepAlive::new().interval(HEARTBEAT).text("heartbeat");
     Ok(Sse::new(events).keep_alive(keep_alive).into_response())
 }
@@ -259,66 +282,71 @@ mod tests {
         }
     }
 
-    fn drain(receiver: &mut mpsc::Receiver<Event>) -> usize {
+    /// Takes everything the client is owed; the number of events.
+    fn take(client: &Client, log: &AlertLog) -> usize {
         let mut n = 0;
-        while receiver.try_recv().is_ok() {
-            n += 1;
+        while let Batch::Events(views) = next_batch(client, log, BATCH) {
+            n += views.len();
+            client.touch();
         }
         n
     }
 
-    /// A reader that keeps up gets every event, in bursts larger than its queue; one that
-    /// does not read is dropped (and hung up on) once its queue stayed full for SLOW_FOR;
-    /// a reader asking for ids that left the log gets a reset first.
+    /// A reader that keeps up gets every event; one that takes none while events wait is
+    /// dropped (and hung up on) after SLOW_FOR, one that falls out of the log at once; a
+    /// reader asking for ids the log does not have gets a reset first.
     #[test]
     fn readers_get_everything_and_a_stalled_one_is_dropped() {
         let (log, hub) = (AlertLog::new(2000), Hub::default());
         let (connected, dropped) = (Gauge::default(), Counter::default());
-        let mut reader = hub.join(&log, None, None);
+        let (reader, reset) = hub.join(&log, None, None);
+        assert!(reset.is_none());
         let hangup = Hangup::default();
-        let _stalled = hub.join(&log, None, Some(hangup.clone()));
-        let mut got = 0;
-        for n in 0..1000 {
-            log.push(record(n));
-        }
-        // 1000 events, a queue of 256: the reader drains between ticks.
-        for _ in 0..10 {
-            hub.tick(&log, &connected, &dropped);
-            got += drain(&mut reader);
-        }
-        assert_eq!(got, 1000, "the reader got every event");
-        assert_eq!(
-            connected.get(),
-            2,
-            "the stalled client is not dropped at once"
-        );
-        assert_eq!(dropped.get(), 0);
-        std::thread::sleep(SLOW_FOR + Duration::from_millis(50));
-        hub.tick(&log, &connected, &dropped);
-        assert_eq!(
-            (connected.get(), dropped.get()),
-            (1, 1),
-            "then it is dropped"
-        );
-        use futures_util::FutureExt;
-        let hung_up = hangup.0.notified().now_or_never().is_some();
-        assert!(hung_up, "its connection is closed");
-        // Resuming after an id the log no longer has: a reset, then what it has.
+        let (stalled, _) = hub.join(&log, None, Some(hangup.clone()));
         for n in 0..1500 {
             log.push(record(n));
         }
-        let mut late = hub.join(&log, Some(3), None);
-        let first = late.try_recv().expect("a reset event first");
-        assert!(format!("{first:?}").contains("reset"), "{first:?}");
-        let mut resumed = hub.join(&log, Some(2400), None);
-        hub.tick(&log, &connected, &dropped);
+        assert_eq!(take(&reader, &log), 1500, "every event");
+        hub.watch(&log, &connected, &dropped);
         assert_eq!(
-            drain(&mut late),
-            CLIENT_QUEUE,
-            "from the oldest kept, a queue's worth"
+            (connected.get(), dropped.get()),
+            (2, 0),
+            "not dropped at once"
         );
-        assert_eq!(drain(&mut resumed), 100, "the events after 2400");
-        let mut ahead = hub.join(&log, Some(99_999), None);
-        assert!(format!("{:?}", ahead.try_recv().unwrap()).contains("reset"));
+        std::thread::sleep(SLOW_FOR + Duration::from_millis(50));
+        reader.touch();
+        hub.watch(&log, &connected, &dropped);
+        assert_eq!(
+            (connected.get(), dropped.get()),
+            (1, 1),
+            "the stalled one is dropped"
+        );
+        use futures_util::FutureExt;
+        assert!(
+            hangup.0.notified().now_or_never().is_some(),
+            "and hung up on"
+        );
+        drop(stalled);
+        for n in 1500..2500 {
+            log.push(record(n));
+        }
+        let (late, reset) = hub.join(&log, Some(3), None);
+        assert!(
+            format!("{reset:?}").contains("reset"),
+            "ids 4.. have left the log"
+        );
+        assert_eq!(take(&late, &log), 2000, "then everything kept");
+        let (resumed, reset) = hub.join(&log, Some(1400), None);
+        assert!(reset.is_none());
+        assert_eq!(take(&resumed, &log), 1100, "the events after 1400");
+        let (ahead, reset) = hub.join(&log, Some(99_999), None);
+        assert!(reset.is_some(), "an id the log never had");
+        assert_eq!(take(&ahead, &log), 2000);
+
+        let (behind, _) = hub.join(&log, None, None);
+        for n in 0..2500 {
+            log.push(record(n));
+        }
+        assert!(matches!(next_batch(&behind, &log, BATCH), Batch::Behind));
     }
 }
