@@ -4,7 +4,9 @@
 # ../shared/data is present), the lake's crash tests, the Kafka tests against a real broker
 # (tansu, installed from crates.io by ops/broker.sh on first use), and the Python Parquet readers
 # (pyarrow, pandas, polars, duckdb from PyPI, in a venv this script creates and caches under
-# ~/.cache/chatter; override the place with CHATTER_CACHE).
+# ~/.cache/chatter; override the place with CHATTER_CACHE), the HTTP API's contract test
+# (schemathesis, same venv), the dashboard in headless chromium (playwright-core from npm into
+# web/node_modules), and the Prometheus rules (promtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,11 @@ command -v cc >/dev/null || need_pkgs+=(build-essential)
 command -v make >/dev/null || need_pkgs+=(make)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need_pkgs+=(libssl-dev)
+# The dashboard's browser tests (headless chromium), the Prometheus rule checks (promtool) and
+# the dashboard bundle check (Node and npm).
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_pkgs+=(chromium)
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v npm >/dev/null || need_pkgs+=(nodejs npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing build dependencies: ${need_pkgs[*]}"
@@ -44,6 +51,15 @@ if ! "$venv/bin/python" -c "import pyarrow, pandas, polars, duckdb, yaml, promet
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r ops/python-requirements.txt
 fi
 export CHATTER_PYTHON="$venv/bin/python"
+
+echo "== the dashboard's Node packages (web/node_modules: esbuild, uPlot, playwright-core)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== Prometheus rules (promtool check and unit tests)"
+bash ops/check-rules.sh
+
+# The browser, contract and Python tests fail instead of skipping when their tools are missing.
+export CI="${CI:-true}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,5 +1,6 @@
 //! All integration tests in one binary, so the suite links once.
 
+mod browser;
 mod cli;
 mod common;
 mod kafka;

@@ -59,20 +59,53 @@ pub struct Shared {
 #[openapi(
     info(title = "chatter", description = "Streaming comment intelligence: entity mentions, velocity windows and alerts (docs/api.md)"),
     paths(evidence::alert),
-    modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "status"), (name = "entities"), (name = "alerts"), (name = "lake"))
 )]
 struct ApiDoc;
 
+/// The bearer scheme, and the error answers any route may give (from the layers every
+/// request passes), on every operation.
 struct BearerAuth;
+
+/// (status, when) of the answers the layers give.
+const LAYER_ERRORS: [(&str, &str); 6] = [
+    ("401", "auth is on and no valid token or session was given"),
+    ("413", "a request body (the API reads none)"),
+    ("429", "over the per-client rate (see Retry-After)"),
+    ("431", "the request's headers are too large"),
+    ("500", "a lake file cannot be read"),
+    ("504", "the request took longer than http.request_timeout"),
+];
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::content::ContentBuilder;
+        use utoipa::openapi::response::ResponseBuilder;
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{Ref, RefOr};
         let components = openapi.components.get_or_insert_with(Default::default);
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                for (status, when) in LAYER_ERRORS {
+                    let content = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build();
+                    let response = ResponseBuilder::new()
+                        .description(when)
+                        .content("application/json", content)
+                        .build();
+                    (operation.responses.responses)
+                        .entry(status.to_string())
+                        .or_insert(RefOr::T(response));
+                }
+            }
+        }
     }
 }
 
@@ -80,7 +113,7 @@ impl utoipa::Modify for BearerAuth {
 fn api_router() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    OpenApiRouter::with_openapi(doc)
+    let (router, mut doc) = OpenApiRouter::with_openapi(doc)
         .routes(routes!(api::status))
         .routes(routes!(api::top))
         .routes(routes!(api::entity))
@@ -88,12 +121,21 @@ fn api_router() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::alerts))
         .routes(routes!(stream::stream))
         .routes(routes!(api::snapshots))
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&BearerAuth, &mut doc);
+    (router, doc)
 }
 
 /// The whole router, with every layer.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let (api, doc) = api_router();
+    let (api, mut doc) = api_router();
+    if shared.settings.token.is_none() {
+        // Auth is off: the document says what this server does.
+        doc.security = None;
+        if let Some(components) = doc.components.as_mut() {
+            components.security_schemes.clear();
+        }
+    }
     let doc = Arc::new(doc);
     let app = api
         // Alert ids hold slashes: `/api/v1/alerts/velocity/GME/…` works unencoded too (the

@@ -78,7 +78,9 @@ pub fn encode_cursor<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub fn decode_cursor<T: DeserializeOwned>(text: Option<&str>) -> Result<Option<T>, ApiError> {
-    let Some(text) = text else { return Ok(None) };
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
     let bad = || {
         ApiError::bad_parameter(
             "cursor",
