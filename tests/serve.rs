@@ -862,7 +862,10 @@ fn metrics_match_the_run() {
     );
     assert!(!text.contains("entity_id"), "no entity ids as labels");
     let Some(python) = crate::lake::python() else {
-        assert!(std::env::var_os("CI").is_none(), "no Python venv (ops/test.sh makes it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Python venv (ops/test.sh makes it)"
+        );
         println!("SKIPPED the OpenMetrics parser check: no Python venv (ops/test.sh makes it)");
         return;
     };
