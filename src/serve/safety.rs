@@ -164,11 +164,16 @@ impl RateLimiter {
     }
 }
 
+/// The per-client rate limit, over everything but the probes: they are cheap (no lake read),
+/// and an orchestrator that gets 429 from a probe restarts a healthy process.
 pub async fn rate_limit(
     State(shared): State<Arc<Shared>>,
     request: Request,
     next: Next,
 ) -> Response {
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
