@@ -10,3 +10,4 @@ mod real_data;
 mod runtime;
 mod schemas;
 mod serve;
+mod stream;

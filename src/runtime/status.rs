@@ -70,6 +70,8 @@ pub struct AlertView {
 /// Everything a reader sees of the run at one published frontier.
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// Counts the statuses published (0: none yet), so readers can tell one from the next.
+    pub version: u64,
     pub phase: Option<Phase>,
     /// Every output reflects all input of epochs up to this one.
     pub frontier: u64,
@@ -99,6 +101,7 @@ impl Default for Status {
     /// Before the first epoch: nothing read, no event time.
     fn default() -> Self {
         Status {
+            version: 0,
             phase: None,
             frontier: 0,
             watermark_ms: i64::MIN,
@@ -253,6 +256,7 @@ impl StatusBoard {
             Arc::new(views.collect())
         };
         Status {
+            version: previous.version + 1,
             phase: Some(self.health.readiness().phase),
             frontier: progress.time,
             watermark_ms: progress.watermark_ms,

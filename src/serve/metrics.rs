@@ -19,6 +19,9 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How long an exposition is reused.
+const REUSE_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Upper bounds (seconds) of the latency histograms.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -33,6 +36,8 @@ pub struct HttpLabels {
 /// The server's own metrics, and the registry that also reads the status.
 pub struct Metrics {
     registry: Registry,
+    /// The last exposition and when it was made: scrapes within [`REUSE_FOR`] share it.
+    last: std::sync::Mutex<Option<(Instant, Arc<String>)>>,
     pub requests: Family<HttpLabels, Counter>,
     pub durations: Family<HttpLabels, Histogram>,
     pub sse_clients: Gauge,
@@ -80,6 +85,7 @@ impl Metrics {
         }));
         Metrics {
             registry,
+            last: std::sync::Mutex::new(None),
             requests,
             durations,
             sse_clients,
@@ -88,12 +94,19 @@ impl Metrics {
         }
     }
 
-    /// The exposition now.
-    pub fn render(&self) -> String {
+    /// The exposition now (or of less than [`REUSE_FOR`] ago: a flood of scrapes costs one
+    /// encoding per interval; Prometheus scrapes every few seconds).
+    pub fn render(&self) -> Arc<String> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, text)) = last.as_ref().filter(|(at, _)| at.elapsed() < REUSE_FOR) {
+            return text.clone();
+        }
         let mut text = String::new();
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::warn!(%error, "cannot encode the metrics");
         }
+        let text = Arc::new(text);
+        *last = Some((Instant::now(), text.clone()));
         text
     }
 }
@@ -126,7 +139,7 @@ pub async fn record(
 
 /// `/metrics`.
 pub async fn metrics(State(shared): State<Arc<super::Shared>>) -> Response {
-    let mut response = Response::new(shared.metrics.render().into());
+    let mut response = Response::new(shared.metrics.render().as_str().to_owned().into());
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static(

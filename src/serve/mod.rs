@@ -14,6 +14,7 @@
 
 mod api;
 mod assets;
+mod cache;
 mod error;
 mod evidence;
 mod history;
@@ -51,6 +52,7 @@ pub struct Shared {
     pub lake: history::Lake,
     pub hub: stream::Hub,
     pub trend: status_view::Trend,
+    pub answers: cache::Answers,
     /// Lake reads at once (the blocking pool is not for a flood).
     pub lake_reads: tokio::sync::Semaphore,
 }
@@ -159,6 +161,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .fallback(error::not_found_route)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(from_fn_with_state(shared.clone(), cache::answers))
         .layer(from_fn_with_state(shared.clone(), metrics::record))
         .layer(from_fn_with_state(shared.clone(), safety::timeout))
         .layer(from_fn_with_state(shared.clone(), safety::auth))
@@ -190,6 +193,7 @@ pub fn serve(settings: ServeSettings, run: RunHandle) -> Result<SocketAddr> {
         .enable_time()
         .max_blocking_threads(4)
         .thread_name("chatter-http-io")
+        .on_thread_start(lower_priority)
         .build()
         .context("cannot start the HTTP runtime")?;
     let auth = settings.token.is_some();
@@ -200,6 +204,7 @@ pub fn serve(settings: ServeSettings, run: RunHandle) -> Result<SocketAddr> {
         lake: history::Lake::new(settings.lake.clone()),
         hub: stream::Hub::default(),
         trend: status_view::Trend::default(),
+        answers: cache::Answers::default(),
         lake_reads: tokio::sync::Semaphore::new(2),
         settings,
         run,
@@ -208,6 +213,7 @@ pub fn serve(settings: ServeSettings, run: RunHandle) -> Result<SocketAddr> {
     std::thread::Builder::new()
         .name("chatter-http".into())
         .spawn(move || {
+            lower_priority();
             runtime.block_on(async move {
                 tokio::spawn(stream::run_hub(shared.clone()));
                 tokio::spawn(sample_trend(shared.clone()));
@@ -220,6 +226,16 @@ pub fn serve(settings: ServeSettings, run: RunHandle) -> Result<SocketAddr> {
         .context("cannot start the HTTP thread")?;
     tracing::info!(%addr, auth, "serving the dashboard, API and metrics");
     Ok(addr)
+}
+
+/// How much nicer than the pipeline the server's threads are: under a flood of requests the
+/// CPU goes to the timely workers first (Linux: nice is per thread).
+const HTTP_NICE: i32 = 10;
+
+fn lower_priority() {
+    if let Err(error) = rustix::process::setpriority_process(None, HTTP_NICE) {
+        tracing::debug!(%error, "cannot lower the HTTP thread's priority");
+    }
 }
 
 /// Samples the status for the lag trend and the throughput.

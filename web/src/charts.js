@@ -29,6 +29,10 @@ export function onThemeChange(fn) {
 const mq = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : null;
 if (mq) mq.addEventListener('change', () => themeListeners.forEach((fn) => fn()));
 
+/** Whole-number tick steps (1, 2, 5, 10, 20, 50, …) for counts: no "0.5" to round to "1". */
+const COUNT_INCRS = [];
+for (let p = 1; p <= 1e12; p *= 10) COUNT_INCRS.push(p, 2 * p, 5 * p);
+
 function sizeCanvas(canvas, width, height) {
   const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
   const w = Math.max(1, Math.round(width * dpr));
@@ -101,12 +105,13 @@ export function drawBaselineBars(canvas, { baseline, alertMentions, mean, thresh
   const y = (v) => top + plotH - (v / max) * plotH;
   ctx.font = '11px ' + t.font;
   ctx.textBaseline = 'middle';
-  // Axis: 0, max/2, max (rounded).
+  // Axis: whole numbers (0, 5, 10 …; at most three gridlines), each at its own height.
   ctx.strokeStyle = t.grid;
   ctx.fillStyle = t.muted;
   ctx.lineWidth = 1;
-  for (const f of [0, 0.5, 1]) {
-    const v = (max / 1.12) * f;
+  const highest = max / 1.12;
+  const step = COUNT_INCRS.find((s) => s >= highest / 2.5) || highest;
+  for (let v = 0; v <= highest + 1e-9; v += step) {
     const yy = Math.round(y(v)) + 0.5;
     ctx.beginPath();
     ctx.moveTo(left, yy);
@@ -164,13 +169,49 @@ export function drawBaselineBars(canvas, { baseline, alertMentions, mean, thresh
 const utcDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
 
 const pad2 = (n) => String(n).padStart(2, '0');
-/** Time ticks in UTC, 24-hour: "14:05", and the date ("01-28") at midnight. */
+/**
+ * Time ticks in UTC, 24-hour: "14:05", and the date ("01-28") at midnight; "14:05:15" when
+ * the ticks are less than a minute apart (a short trend), so that no two read the same.
+ */
 function timeTicks(u, splits) {
+  const seconds = splits.some((ts) => new Date(ts * 1e3).getUTCSeconds() !== 0);
   return splits.map((ts) => {
     const d = new Date(ts * 1e3);
     const hm = pad2(d.getUTCHours()) + ':' + pad2(d.getUTCMinutes());
+    if (seconds) return hm + ':' + pad2(d.getUTCSeconds());
     return hm === '00:00' ? pad2(d.getUTCMonth() + 1) + '-' + pad2(d.getUTCDate()) : hm;
   });
+}
+
+/** Time tick steps (s) for the 10-minute lag trend: with 2 min, so 10 minutes get 5 ticks. */
+const TREND_TIME_INCRS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400];
+/** Room per time tick: "14:05:15" (a trend of a few minutes) needs more than "14:05". */
+const trendTimeSpace = (u, axisIdx, min, max) => (max - min < 400 ? 60 : 40);
+
+/** Round tick steps for durations in seconds: 0.1 s … 30 s, 1 min … 30 min, 1 h … 12 h, days. */
+const DURATION_INCRS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600];
+for (let p = 1; p <= 1e9; p *= 10) DURATION_INCRS.push(86400 * p, 86400 * 2 * p, 86400 * 5 * p);
+
+/** A count scale: from 0, at least up to 1 (an all-zero series shows the ticks 0 and 1). */
+const countRange = (headroom) => (u, min, max) => [0, max > 0 ? Math.max(1, max * headroom) : 1];
+
+/** A duration tick: "0 s", "5 s", "1 min", "578 d" (whole seconds without the ".0"). */
+function durationTick(v) {
+  return Number.isInteger(v) && Math.abs(v) < 10 ? fmt.int(v) + '\u00a0s' : fmt.duration(v);
+}
+
+/** An axis size that fits its widest label (never under `min` px), so none is cut off. */
+function fitSize(min) {
+  return (u, values, axisIdx, cycleNum) => {
+    const axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size; // converge
+    if (!values || !values.length) return min;
+    u.ctx.save();
+    u.ctx.font = axis.font[0]; // scaled by the pixel ratio
+    const widest = Math.max(...values.map((v) => u.ctx.measureText(String(v)).width)) / (uPlot.pxRatio || 1);
+    u.ctx.restore();
+    return Math.max(min, Math.ceil(widest + axis.ticks.size + axis.gap + 4));
+  };
 }
 
 function axis(t, extra) {
@@ -243,9 +284,12 @@ export function entityChartOptions(t) {
     legend: { live: true },
     scales: {
       x: { time: true },
-      y: { range: (u, min, max) => [0, Math.max(1, max) * 1.08] },
+      y: { range: countRange(1.08) },
     },
-    axes: [axis(t, { values: timeTicks, size: 30 }), axis(t, { size: 44, values: (u, vals) => vals.map((v) => fmt.int(v)) })],
+    axes: [
+      axis(t, { values: timeTicks, size: 30 }),
+      axis(t, { size: fitSize(44), incrs: COUNT_INCRS, values: (u, vals) => vals.map((v) => fmt.int(v)) }),
+    ],
     series: [
       { value: (u, ts) => (ts == null ? fmt.DASH : fmt.utcShort(new Date(ts * 1e3).toISOString()).slice(0, 11) + ' UTC') },
       {
@@ -283,16 +327,16 @@ export function lagChartOptions(t) {
     legend: { live: true },
     scales: {
       x: { time: true },
-      rec: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] },
+      rec: { range: countRange(1.1) },
       s: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] },
     },
     axes: [
-      axis(t, { values: timeTicks, size: 30 }),
-      axis(t, { scale: 'rec', size: 48, space: 18, values: (u, vals) => vals.map((v) => fmt.int(v)) }),
-      axis(t, { scale: 's', side: 1, size: 56, space: 18, grid: { show: false }, values: (u, vals) => vals.map((v) => fmt.duration(v)) }),
+      axis(t, { values: timeTicks, size: 30, space: trendTimeSpace, incrs: TREND_TIME_INCRS }),
+      axis(t, { scale: 'rec', size: fitSize(48), space: 18, incrs: COUNT_INCRS, values: (u, vals) => vals.map((v) => fmt.int(v)) }),
+      axis(t, { scale: 's', side: 1, size: fitSize(56), space: 18, incrs: DURATION_INCRS, grid: { show: false }, values: (u, vals) => vals.map(durationTick) }),
     ],
     series: [
-      { value: (u, ts) => (ts == null ? fmt.DASH : fmt.utcShort(new Date(ts * 1e3).toISOString()).slice(6, 11) + ' UTC') },
+      { value: (u, ts) => (ts == null ? fmt.DASH : fmt.utcShort(new Date(ts * 1e3).toISOString()).slice(6) + ' UTC') },
       { label: 'Records waiting', scale: 'rec', stroke: t.accent, fill: t.accentFill, width: 1.5, points: { show: false }, value: (u, v) => fmt.int(v) },
       { label: 'Watermark lag', scale: 's', stroke: t.warn, width: 1.5, points: { show: false }, value: (u, v) => fmt.duration(v) },
     ],

@@ -110,8 +110,7 @@ export class Evidence {
     const d = this.data;
     const events = Array.isArray(d.events) ? d.events : [];
     const latest = events[events.length - 1] || {};
-    const win = d.window || null;
-    const fig = win || latest;
+    const fig = d.window || latest;
     setText(this.title, d.entity_name || d.entity_id || 'Alert');
     replace(
       this.sub,
@@ -131,86 +130,14 @@ export class Evidence {
 
     const children = [];
     if (this.error) children.push(h('p', { class: 'drawer-error', role: 'alert' }, this.error + ' — showing what was loaded before.'));
-
-    // Figures vs baseline
+    this.canvas = h('canvas', { role: 'img', 'aria-label': 'The baseline windows and the alert window' });
+    this.canvasWrap = h('div', { class: 'ev-chart' }, this.canvas);
     children.push(
-      h('section', { class: 'ev-section', 'aria-labelledby': 'ev-figures' },
-        h('h3', { id: 'ev-figures' }, 'Figures vs baseline'),
-        h('dl', { class: 'stats stats-wide' },
-          figure('Mentions', fmt.int(fig.mentions)),
-          figure('Baseline', fmt.num1(mean) + ' ± ' + fmt.num1(std)),
-          figure('z', fmt.num1(fig.z), zThr != null && fig.z >= zThr ? 'hot' : null),
-          figure('Ratio', fmt.ratio(fig.ratio)),
-          figure('Authors', fmt.int(fig.authors)),
-          figure('Sentiment', fmt.signed2(fig.sentiment_mean)),
-          figure('Threshold', fmt.num1(this.threshold)),
-        ),
-        (this.canvasWrap = h('div', { class: 'ev-chart' }, (this.canvas = h('canvas', { role: 'img', 'aria-label': 'The baseline windows and the alert window' })))),
-        Array.isArray(base.windows) && base.windows.length
-          ? h('p', { class: 'muted small' },
-              fmt.plural(base.windows.length, 'baseline window') + ': ' +
-                base.windows.map((w) => fmt.int(w.mentions)).join(', ') + ' mentions; mean ' + fmt.num1(mean) + ', std ' + fmt.num1(std) + '.')
-          : h('p', { class: 'muted small' }, 'No baseline windows.'),
-      ),
+      figuresSection({ fig, base, mean, std, zThr, threshold: this.threshold, chart: this.canvasWrap }),
+      lifecycleSection(events),
+      ...commentsSections(d),
+      h('p', { class: 'muted small mono ev-id' }, d.alert_id),
     );
-
-    // Lifecycle
-    children.push(
-      h('section', { class: 'ev-section', 'aria-labelledby': 'ev-life' },
-        h('h3', { id: 'ev-life' }, 'Lifecycle'),
-        events.length
-          ? h('ol', { class: 'ev-events' },
-              events.map((ev) =>
-                h('li', null,
-                  h('span', { class: 'badge badge-' + ev.kind }, ev.kind),
-                  h('span', { class: 'num' }, fmt.utc(ev.as_of)),
-                  h('span', { class: 'num' }, fmt.int(ev.mentions) + ' mentions'),
-                  h('span', { class: 'num' }, 'z ' + fmt.num1(ev.z)),
-                  h('span', { class: 'num' }, fmt.ratio(ev.ratio)),
-                  ev.provisional ? h('span', { class: 'pill pill-muted' }, 'provisional') : null,
-                ),
-              ),
-            )
-          : h('p', { class: 'empty' }, 'No events.'),
-      ),
-    );
-
-    // Evidence
-    const evd = d.evidence;
-    if (!evd) {
-      children.push(
-        h('section', { class: 'ev-section', 'aria-labelledby': 'ev-comments' },
-          h('h3', { id: 'ev-comments' }, 'Comments'),
-          h('p', { class: 'ev-note' }, d.evidence_note || 'No evidence is available for this alert.'),
-        ),
-      );
-    } else {
-      const comments = Array.isArray(evd.comments) ? evd.comments : [];
-      children.push(
-        h('section', { class: 'ev-section', 'aria-labelledby': 'ev-comments' },
-          h('h3', { id: 'ev-comments' }, 'Comments ',
-            h('span', { class: 'muted small' },
-              comments.length < (evd.comments_total || 0)
-                ? fmt.int(comments.length) + ' of ' + fmt.int(evd.comments_total) + ', highest score first'
-                : fmt.plural(comments.length, 'comment'),
-              evd.snapshot != null ? ' · snapshot #' + evd.snapshot : '',
-            ),
-          ),
-          comments.length
-            ? h('ol', { class: 'comments' }, comments.map(commentItem))
-            : h('p', { class: 'empty' }, 'No comments in the sample.'),
-        ),
-        h('div', { class: 'ev-columns' },
-          countTable('Top authors', 'Author', (evd.authors || []).map((a) => [a.author, a.comments])),
-          countTable('Channels', 'Channel', (evd.channels || []).map((c) => [c.channel, c.comments])),
-          countTable('Co-mentioned', 'Entity', (evd.co_mentioned || []).map((c) => [
-            [c.entity_name || c.entity_id, ' ', h('span', { class: 'mono muted' }, c.entity_id)],
-            c.comments,
-          ])),
-        ),
-      );
-    }
-    children.push(h('p', { class: 'muted small mono ev-id' }, d.alert_id));
     replace(this.body, children);
     this.drawChart();
   }
@@ -230,6 +157,86 @@ export class Evidence {
       width,
     });
   }
+}
+
+/** The alert's window against its baseline: the figures, the bars chart, the windows. */
+function figuresSection({ fig, base, mean, std, zThr, threshold, chart }) {
+  return h('section', { class: 'ev-section', 'aria-labelledby': 'ev-figures' },
+    h('h3', { id: 'ev-figures' }, 'Figures vs baseline'),
+    h('dl', { class: 'stats stats-wide' },
+      figure('Mentions', fmt.int(fig.mentions)),
+      figure('Baseline', fmt.num1(mean) + ' ± ' + fmt.num1(std)),
+      figure('z', fmt.num1(fig.z), zThr != null && fig.z >= zThr ? 'hot' : null),
+      figure('Ratio', fmt.ratio(fig.ratio)),
+      figure('Authors', fmt.int(fig.authors)),
+      figure('Sentiment', fmt.signed2(fig.sentiment_mean)),
+      figure('Threshold', fmt.num1(threshold)),
+    ),
+    chart,
+    Array.isArray(base.windows) && base.windows.length
+      ? h('p', { class: 'muted small' },
+          fmt.plural(base.windows.length, 'baseline window') + ': ' +
+            base.windows.map((w) => fmt.int(w.mentions)).join(', ') + ' mentions; mean ' + fmt.num1(mean) + ', std ' + fmt.num1(std) + '.')
+      : h('p', { class: 'muted small' }, 'No baseline windows.'),
+  );
+}
+
+/** The alert's events: fired, updated…, retracted. */
+function lifecycleSection(events) {
+  return h('section', { class: 'ev-section', 'aria-labelledby': 'ev-life' },
+    h('h3', { id: 'ev-life' }, 'Lifecycle'),
+    events.length
+      ? h('ol', { class: 'ev-events' },
+          events.map((ev) =>
+            h('li', null,
+              h('span', { class: 'badge badge-' + ev.kind }, ev.kind),
+              h('span', { class: 'num' }, fmt.utc(ev.as_of)),
+              h('span', { class: 'num' }, fmt.int(ev.mentions) + ' mentions'),
+              h('span', { class: 'num' }, 'z ' + fmt.num1(ev.z)),
+              h('span', { class: 'num' }, fmt.ratio(ev.ratio)),
+              ev.provisional ? h('span', { class: 'pill pill-muted' }, 'provisional') : null,
+            ),
+          ),
+        )
+      : h('p', { class: 'empty' }, 'No events.'),
+  );
+}
+
+/** The comments behind the alert and their authors, channels, co-mentioned entities. */
+function commentsSections(d) {
+  const evd = d.evidence;
+  if (!evd) {
+    return [
+      h('section', { class: 'ev-section', 'aria-labelledby': 'ev-comments' },
+        h('h3', { id: 'ev-comments' }, 'Comments'),
+        h('p', { class: 'ev-note' }, d.evidence_note || 'No evidence is available for this alert.'),
+      ),
+    ];
+  }
+  const comments = Array.isArray(evd.comments) ? evd.comments : [];
+  return [
+    h('section', { class: 'ev-section', 'aria-labelledby': 'ev-comments' },
+      h('h3', { id: 'ev-comments' }, 'Comments ',
+        h('span', { class: 'muted small' },
+          comments.length < (evd.comments_total || 0)
+            ? fmt.int(comments.length) + ' of ' + fmt.int(evd.comments_total) + ', highest score first'
+            : fmt.plural(comments.length, 'comment'),
+          evd.snapshot != null ? ' · snapshot #' + evd.snapshot : '',
+        ),
+      ),
+      comments.length
+        ? h('ol', { class: 'comments' }, comments.map(commentItem))
+        : h('p', { class: 'empty' }, 'No comments in the sample.'),
+    ),
+    h('div', { class: 'ev-columns' },
+      countTable('Top authors', 'Author', (evd.authors || []).map((a) => [a.author, a.comments])),
+      countTable('Channels', 'Channel', (evd.channels || []).map((c) => [c.channel, c.comments])),
+      countTable('Co-mentioned', 'Entity', (evd.co_mentioned || []).map((c) => [
+        [c.entity_name || c.entity_id, ' ', h('span', { class: 'mono muted' }, c.entity_id)],
+        c.comments,
+      ])),
+    ),
+  ];
 }
 
 function figure(label, value, cls) {
