@@ -906,3 +906,49 @@ fn metrics_match_the_run() {
         crate::common::stderr(&out)
     );
 }
+
+/// CORS is off by default (tested above); with `http.cors_origins`, exactly those origins get
+/// `Access-Control-Allow-Origin` (and a preflight answer), no other.
+#[test]
+fn cors_answers_only_the_listed_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chatter.toml"),
+        "[http]\ncors_origins = [\"https://dash.example.com\"]\n",
+    )
+    .unwrap();
+    let out = crate::common::run_in(dir.path(), &["gen", "--comments", "1000", "--out", "."]);
+    assert!(out.status.success());
+    let args = [
+        "-c",
+        "chatter.toml",
+        "-i",
+        "comments.jsonl",
+        "-e",
+        "entities.jsonl",
+        "--no-lake",
+    ];
+    let served = Served::start(dir.path(), &args, &[], true);
+    let port = served.port;
+    let allowed = [("Origin", "https://dash.example.com")];
+    let answer = request(port, "GET", "/api/v1/status", &allowed, b"");
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("https://dash.example.com")
+    );
+    let other = [("Origin", "https://evil.example")];
+    let answer = request(port, "GET", "/api/v1/status", &other, b"");
+    assert!(answer.header("access-control-allow-origin").is_none());
+    let preflight = [
+        ("Origin", "https://dash.example.com"),
+        ("Access-Control-Request-Method", "GET"),
+    ];
+    let answer = request(port, "OPTIONS", "/api/v1/alerts", &preflight, b"");
+    assert_eq!(answer.status, 204);
+    assert!(answer
+        .header("access-control-allow-headers")
+        .is_some_and(|h| h.contains("authorization")));
+    let answer = request(port, "OPTIONS", "/api/v1/alerts", &other, b"");
+    assert_ne!(answer.status, 204, "no preflight for other origins");
+}
