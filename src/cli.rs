@@ -50,6 +50,42 @@ pub enum Command {
     /// Re-feed dead letters after a fix: from the DLQ topic back to the topics they came
     /// from, or from a lake's dead_letters table to a JSON Lines file for the file source.
     Replay(ReplayArgs),
+    /// Write the weekly brief of a lake snapshot: `--week 2021-W04 --out brief.html` (or .md).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The lake `chatter run --lake` writes.
+    #[arg(long, value_name = "DIR", default_value = "lake")]
+    pub lake: PathBuf,
+    /// The snapshot to report on (default: the current one).
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<u64>,
+    /// An ISO 8601 week in UTC, Monday 00:00 to the next Monday: like 2021-W04.
+    #[arg(long, value_name = "YYYY-Www", conflicts_with_all = ["from", "to"])]
+    pub week: Option<String>,
+    /// Any period instead of a week: its start (RFC 3339), with --to.
+    #[arg(long, value_name = "TIME", requires = "to")]
+    pub from: Option<String>,
+    /// Its end (RFC 3339, exclusive), with --from.
+    #[arg(long, value_name = "TIME", requires = "from")]
+    pub to: Option<String>,
+    /// A watch list: these entity ids get a table of their own, whatever their rank.
+    #[arg(long, value_name = "ID,…", value_delimiter = ',')]
+    pub entities: Vec<String>,
+    /// Rows of each top table.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// The file to write (atomically): its extension picks the format unless --format does.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// md or html (pdf: not built yet).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Print nothing on success.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +317,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(*args),
         Command::Health(args) => health(args),
+        Command::Report(args) => report(args),
         Command::Replay(args) => replay(args),
         Command::Gen(args) => generate(args),
         Command::Check(args) => check(args),
@@ -455,6 +492,33 @@ fn replay(args: ReplayArgs) -> Result<()> {
             format!("; skipped: {skipped}")
         }
     );
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    let settings = crate::report::ReportSettings {
+        lake: args.lake,
+        snapshot: args.snapshot,
+        week: args.week,
+        from: args.from,
+        to: args.to,
+        entities: args.entities,
+        top: args.top,
+        out: args.out.clone(),
+        format: args.format,
+    };
+    let brief = usage(crate::report::run(&settings))?;
+    if !args.quiet {
+        eprintln!(
+            "chatter: wrote {} ({}: {} comments, {} mentions, {} alerts; snapshot {})",
+            args.out.display(),
+            brief.period,
+            crate::report::format::number(brief.headline.comments.value),
+            crate::report::format::number(brief.headline.mentions.value),
+            brief.alerts.len(),
+            brief.quality.snapshot
+        );
+    }
     Ok(())
 }
 

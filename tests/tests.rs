@@ -7,6 +7,7 @@ mod kafka;
 mod lake;
 mod lake_read;
 mod real_data;
+mod report;
 mod runtime;
 mod schemas;
 mod serve;

@@ -1,0 +1,236 @@
+//! `chatter report`: every headline number and every top-table row of the Markdown and HTML
+//! briefs equals what duckdb computes from the same Parquet tables (a generated lake with
+//! edits, deletes, late and bad records); an empty period gives a short brief; bad input gives
+//! one line, exit 2 and no file.
+
+use crate::common::{run_in, stderr};
+use serde_json::Value;
+use std::path::Path;
+
+fn number(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn truth(python: &Path, lake: &Path, from: &str, to: &str) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/brief_truth.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args([lake.to_str().unwrap(), from, to, "10"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The text of an HTML page (tags dropped, entities of the escaper decoded).
+fn html_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"");
+    let text = text.replace("&#39;", "'").replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ") + " "
+}
+
+fn check_brief(dir: &Path, python: &Path, args: &[&str], from: &str, to: &str) {
+    let truth = truth(python, &dir.join("lake"), from, to);
+    for out in ["brief.md", "brief.html"] {
+        let mut all = vec!["report", "--lake", "lake", "--out", out, "-q"];
+        all.extend_from_slice(args);
+        let run = run_in(dir, &all);
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let md = std::fs::read_to_string(dir.join("brief.md")).unwrap();
+    let html = html_text(&std::fs::read_to_string(dir.join("brief.html")).unwrap());
+    let (now, before) = (&truth["now"], &truth["previous"]);
+    for (label, key) in [
+        ("Comments", "comments"),
+        ("Mentions", "mentions"),
+        ("Entities mentioned", "entities"),
+        ("Alerts fired", "fired"),
+    ] {
+        let (value, previous) = (now[key].as_u64().unwrap(), before[key].as_u64().unwrap());
+        let row = format!("| {label} | {} | {} |", number(value), number(previous));
+        assert!(md.contains(&row), "{row} in\n{md}");
+        let card = format!("{label} {} ", number(value));
+        assert!(html.contains(&card), "{card:?} in\n{html}");
+        assert!(
+            html.contains(&format!(" vs {} ", number(previous))),
+            "{label}"
+        );
+    }
+    let top_md = md.split("## Top entities by mentions").nth(1).unwrap();
+    let top_html = html.split("Top entities by mentions").nth(1).unwrap();
+    let mut at = 0;
+    for (rank, row) in truth["top"].as_array().unwrap().iter().enumerate() {
+        let (id, n) = (row[0].as_str().unwrap(), row[1].as_u64().unwrap());
+        let line = top_md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", rank + 1)));
+        let line = line.unwrap_or_else(|| panic!("rank {} in\n{top_md}", rank + 1));
+        assert!(
+            line.contains(&format!("({id}) | {} |", number(n))),
+            "{line} vs {id} {n}"
+        );
+        let cell = format!(" {id} {} ", number(n));
+        let found = top_html[at..]
+            .find(&cell)
+            .unwrap_or_else(|| panic!("{cell:?} in order"));
+        at += found + cell.len();
+    }
+}
+
+#[test]
+fn the_brief_says_what_the_lake_says() {
+    let Some(python) = crate::lake::python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Python venv (ops/test.sh makes it)"
+        );
+        println!("SKIPPED: no Python venv with duckdb (ops/test.sh makes it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let out = run_in(
+        dir,
+        &[
+            "gen",
+            "--comments",
+            "20000",
+            "--comments-per-minute",
+            "20",
+            "--out",
+            ".",
+        ],
+    );
+    assert!(out.status.success());
+    let out = run_in(
+        dir,
+        &[
+            "run",
+            "-q",
+            "-i",
+            "comments.jsonl",
+            "-e",
+            "entities.jsonl",
+            "--lake",
+            "lake",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_brief(
+        dir,
+        &python,
+        &["--week", "2021-W01"],
+        "2021-01-04T00:00:00Z",
+        "2021-01-11T00:00:00Z",
+    );
+    // Eight hours against the eight before them: both periods have data.
+    let (from, to) = ("2021-01-04T08:00:00Z", "2021-01-04T16:00:00Z");
+    check_brief(dir, &python, &["--from", from, "--to", to], from, to);
+
+    // A period inside the lake with no comment: a short brief that says so.
+    let quiet = [
+        "--from",
+        "2021-01-04T21:00:00Z",
+        "--to",
+        "2021-01-04T22:00:00Z",
+    ];
+    let mut args = vec!["report", "--lake", "lake", "--out", "quiet.md", "-q"];
+    args.extend_from_slice(&quiet);
+    let run = run_in(dir, &args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let md = std::fs::read_to_string(dir.join("quiet.md")).unwrap();
+    assert!(md.contains("No comments in this period"), "{md}");
+    assert!(md.contains("## Data quality"));
+}
+
+#[test]
+fn bad_report_requests_fail_with_one_line_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let out = run_in(dir, &["gen", "--comments", "2000", "--out", "."]);
+    assert!(out.status.success());
+    let run = run_in(
+        dir,
+        &["run", "-q", "-i", "comments.jsonl", "-e", "entities.jsonl"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let cases: [(&[&str], &str); 8] = [
+        (&["--week", "2021-W54"], "not an ISO week"),
+        (&["--week", "2021-13"], "not an ISO week"),
+        (&["--week", "2030-W01"], "outside the lake"),
+        (
+            &["--week", "2021-W01", "--snapshot", "99"],
+            "no snapshot 99",
+        ),
+        (
+            &["--week", "2021-W01", "--format", "docx"],
+            "unknown format",
+        ),
+        (&["--week", "2021-W01", "--lake", "."], "not a chatter lake"),
+        (
+            &[
+                "--from",
+                "2021-01-05T00:00:00Z",
+                "--to",
+                "2021-01-04T00:00:00Z",
+            ],
+            "later than",
+        ),
+        (
+            &["--from", "yesterday", "--to", "2021-01-04T00:00:00Z"],
+            "RFC 3339",
+        ),
+    ];
+    for (args, says) in cases {
+        let mut all = vec!["report", "--out", "brief.md"];
+        all.extend_from_slice(args);
+        let run = run_in(dir, &all);
+        let text = stderr(&run);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+        assert_eq!(text.trim().lines().count(), 1, "{args:?}: one line: {text}");
+        assert!(!dir.join("brief.md").exists(), "{args:?}: no file");
+    }
+    let run = run_in(
+        dir,
+        &[
+            "report",
+            "--week",
+            "2021-W01",
+            "--out",
+            "/nonexistent/brief.md",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("cannot write"), "{}", stderr(&run));
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left");
+}
