@@ -26,6 +26,8 @@ pkg-config --exists openssl 2>/dev/null || need_pkgs+=(libssl-dev)
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_pkgs+=(chromium)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
 command -v npm >/dev/null || need_pkgs+=(nodejs npm)
+# The brief's PDF is checked with pdftotext and rendered with pdftoppm.
+command -v pdftotext >/dev/null || need_pkgs+=(poppler-utils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing build dependencies: ${need_pkgs[*]}"

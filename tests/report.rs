@@ -53,9 +53,19 @@ fn html_text(html: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ") + " "
 }
 
+/// The PDF's text, by poppler's pdftotext (with the layout, so a table row is one line).
+fn pdf_text(path: &Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext runs (Debian: poppler-utils; ops/test.sh installs it)");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn check_brief(dir: &Path, python: &Path, args: &[&str], from: &str, to: &str) {
     let truth = truth(python, &dir.join("lake"), from, to);
-    for out in ["brief.md", "brief.html"] {
+    for out in ["brief.md", "brief.html", "brief.pdf"] {
         let mut all = vec!["report", "--lake", "lake", "--out", out, "-q"];
         all.extend_from_slice(args);
         let run = run_in(dir, &all);
@@ -63,6 +73,7 @@ fn check_brief(dir: &Path, python: &Path, args: &[&str], from: &str, to: &str) {
     }
     let md = std::fs::read_to_string(dir.join("brief.md")).unwrap();
     let html = html_text(&std::fs::read_to_string(dir.join("brief.html")).unwrap());
+    let pdf = pdf_text(&dir.join("brief.pdf"));
     let (now, before) = (&truth["now"], &truth["previous"]);
     for (label, key) in [
         ("Comments", "comments"),
@@ -82,6 +93,8 @@ fn check_brief(dir: &Path, python: &Path, args: &[&str], from: &str, to: &str) {
     }
     let top_md = md.split("## Top entities by mentions").nth(1).unwrap();
     let top_html = html.split("Top entities by mentions").nth(1).unwrap();
+    let top_pdf = pdf.split("Top entities by mentions").nth(1).unwrap();
+    let top_pdf = top_pdf.split("Top movers").next().unwrap();
     let mut at = 0;
     for (rank, row) in truth["top"].as_array().unwrap().iter().enumerate() {
         let (id, n) = (row[0].as_str().unwrap(), row[1].as_u64().unwrap());
@@ -98,6 +111,17 @@ fn check_brief(dir: &Path, python: &Path, args: &[&str], from: &str, to: &str) {
             .find(&cell)
             .unwrap_or_else(|| panic!("{cell:?} in order"));
         at += found + cell.len();
+        let rank_text = (rank + 1).to_string();
+        let line = (top_pdf.lines())
+            .find(|l| {
+                l.split_whitespace().next() == Some(rank_text.as_str())
+                    && l.contains(&format!("({id})"))
+            })
+            .unwrap_or_else(|| panic!("rank {rank_text} {id} in the PDF:\n{top_pdf}"));
+        assert!(
+            line.split_whitespace().any(|w| w == number(n)),
+            "{line} vs {n}"
+        );
     }
 }
 

@@ -145,6 +145,10 @@ pub struct Brief {
     pub to: String,
     pub previous_from: String,
     pub previous_to: String,
+    /// The span the velocity charts share: the period's first window with mentions to the end
+    /// of its last (a chart over the whole period would squeeze a day of data into a sliver).
+    pub chart_from: String,
+    pub chart_to: String,
     /// No comment in the period: the brief says so and shows the data-quality footer only.
     pub empty: bool,
     pub headline: Headline,
@@ -268,6 +272,9 @@ pub fn compute(snapshot: &SnapshotReader, request: &Request) -> Result<Brief, Re
         alerts_fired: Change::new(fired(&alerts_now), fired_then),
     };
     let rows = entity_rows(&now, &then, &windows);
+    let first = windows.iter().map(|w| w.window_start_ms).min();
+    let last = windows.iter().map(|w| w.window_end_ms).max();
+    let chart = (first.unwrap_or(0), last.unwrap_or(0));
     let alerts = alert_rows(&alerts_now);
     let evidence = evidence(snapshot, &alerts)?;
     let manifest = snapshot.manifest();
@@ -279,9 +286,10 @@ pub fn compute(snapshot: &SnapshotReader, request: &Request) -> Result<Brief, Re
         snapshot_created_at: manifest.created_at.clone(),
         corrections: alerts_now.iter().filter(|e| e.kind != "fired").count() as u64,
     };
-    Ok(assemble(
-        request, rows, alerts, evidence, channels, headline, quality,
-    ))
+    let mut brief = assemble(request, rows, alerts, evidence, channels, headline, quality);
+    brief.chart_from = format_rfc3339_ms(chart.0);
+    brief.chart_to = format_rfc3339_ms(chart.1);
+    Ok(brief)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -347,6 +355,8 @@ fn assemble(
         to: ms(range.to_ms),
         previous_from: ms(before.from_ms),
         previous_to: ms(before.to_ms),
+        chart_from: String::new(),
+        chart_to: String::new(),
         empty: headline.comments.value == 0.0,
         headline,
         top_by_mentions,

@@ -7,6 +7,7 @@ pub mod data;
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod pdf;
 
 use crate::lake::read::{LakeReader, TimeRange};
 use anyhow::{anyhow, bail, Context, Result};
@@ -90,9 +91,6 @@ pub fn period(settings: &ReportSettings) -> Result<(String, TimeRange)> {
 /// Runs the report; returns the brief's headline for the caller to print.
 pub fn run(settings: &ReportSettings) -> Result<data::Brief> {
     let format = Format::of(settings.format.as_deref(), &settings.out)?;
-    if format == Format::Pdf {
-        bail!("PDF output is not built yet: write .html or .md (the typeset PDF is the next step of the weekly-brief work)");
-    }
     let (label, range) = period(settings)?;
     if settings.top == 0 {
         bail!("--top 0 shows nothing: give at least 1 (default 10)");
@@ -112,12 +110,12 @@ pub fn run(settings: &ReportSettings) -> Result<data::Brief> {
         top: settings.top,
     };
     let brief = data::compute(&snapshot, &request).map_err(|e| anyhow!("{e}"))?;
-    let text = match format {
-        Format::Markdown => markdown::render(&brief),
-        Format::Html => html::render(&brief),
-        Format::Pdf => unreachable!("refused above"),
+    let bytes = match format {
+        Format::Markdown => markdown::render(&brief).into_bytes(),
+        Format::Html => html::render(&brief).into_bytes(),
+        Format::Pdf => pdf::render(&brief)?,
     };
-    write_atomically(&settings.out, text.as_bytes())?;
+    write_atomically(&settings.out, &bytes)?;
     Ok(brief)
 }
 
