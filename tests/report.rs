@@ -191,6 +191,21 @@ fn the_brief_says_what_the_lake_says() {
     assert!(md.contains("## Data quality"));
 }
 
+/// The bundled demo (`chatter run` with no input) and its brief.
+#[test]
+fn the_demo_brief_says_what_the_demo_lake_says() {
+    let Some(python) = crate::lake::python() else {
+        assert!(std::env::var_os("CI").is_none(), "no Python venv (ops/test.sh makes it)");
+        println!("SKIPPED: no Python venv with duckdb (ops/test.sh makes it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["run", "-q", "--alerts-out", "alerts.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (from, to) = ("2021-01-04T00:00:00Z", "2021-01-11T00:00:00Z");
+    check_brief(dir.path(), &python, &["--week", "2021-W01"], from, to);
+}
+
 #[test]
 fn bad_report_requests_fail_with_one_line_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
