@@ -53,6 +53,20 @@ fn html_text(html: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ") + " "
 }
 
+/// The test venv's Python (with duckdb), or SKIPPED (a failure under CI, where ops/test.sh has
+/// made it).
+fn venv() -> Option<std::path::PathBuf> {
+    let python = crate::lake::python();
+    if python.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Python venv (ops/test.sh makes it)"
+        );
+        println!("SKIPPED: no Python venv with duckdb (ops/test.sh makes it)");
+    }
+    python
+}
+
 /// The PDF's text, by poppler's pdftotext (with the layout, so a table row is one line).
 fn pdf_text(path: &Path) -> String {
     let out = std::process::Command::new("pdftotext")
@@ -127,12 +141,7 @@ fn check_brief(dir: &Path, python: &Path, args: &[&str], from: &str, to: &str) {
 
 #[test]
 fn the_brief_says_what_the_lake_says() {
-    let Some(python) = crate::lake::python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no Python venv (ops/test.sh makes it)"
-        );
-        println!("SKIPPED: no Python venv with duckdb (ops/test.sh makes it)");
+    let Some(python) = venv() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -194,9 +203,7 @@ fn the_brief_says_what_the_lake_says() {
 /// The bundled demo (`chatter run` with no input) and its brief.
 #[test]
 fn the_demo_brief_says_what_the_demo_lake_says() {
-    let Some(python) = crate::lake::python() else {
-        assert!(std::env::var_os("CI").is_none(), "no Python venv (ops/test.sh makes it)");
-        println!("SKIPPED: no Python venv with duckdb (ops/test.sh makes it)");
+    let Some(python) = venv() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
