@@ -162,6 +162,31 @@ pub struct Brief {
     pub quality: Quality,
 }
 
+/// At most `bins` points of `points` over `[from_ms, to_ms)`, for a small chart: each span of
+/// the range keeps its busiest window (with its baseline), marked as an alert when any window
+/// of the span is one. A week has 2,016 windows; a chart 90 points wide shows about 100.
+pub fn thin(points: &[Point], from_ms: i64, to_ms: i64, bins: usize) -> Vec<Point> {
+    if to_ms <= from_ms || bins == 0 {
+        return points.to_vec();
+    }
+    let span = (to_ms - from_ms) as i128;
+    let mut out: Vec<(usize, Point)> = Vec::new();
+    for p in points {
+        let bin = ((p.window_start_ms - from_ms).max(0) as i128 * bins as i128 / span) as usize;
+        match out.last_mut() {
+            Some((last, kept)) if *last == bin => {
+                let alert = kept.alert || p.alert;
+                if p.mentions > kept.mentions {
+                    *kept = p.clone();
+                }
+                kept.alert = alert;
+            }
+            _ => out.push((bin, p.clone())),
+        }
+    }
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
 /// Per-entity sums of one period's `mentions` rows.
 #[derive(Default)]
 struct Mentions {
@@ -518,4 +543,36 @@ fn evidence(
         });
     }
     Ok(blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(start: i64, mentions: i64, alert: bool) -> Point {
+        Point {
+            window_start: String::new(),
+            window_start_ms: start,
+            mentions,
+            baseline_mean: 0.0,
+            baseline_std: 0.0,
+            alert,
+        }
+    }
+
+    #[test]
+    fn thinning_keeps_the_busiest_window_and_any_alert() {
+        let points: Vec<Point> = (0..2016)
+            .map(|i| point(i * 300_000, i % 7, i == 1000))
+            .collect();
+        let thin = thin(&points, 0, 2016 * 300_000, 100);
+        assert!(thin.len() <= 100, "{}", thin.len());
+        assert!(thin.iter().all(|p| p.mentions == 6), "each span's busiest");
+        assert_eq!(
+            thin.iter().filter(|p| p.alert).count(),
+            1,
+            "the alert survives"
+        );
+        assert_eq!(super::thin(&points[..5], 0, 2016 * 300_000, 100).len(), 1);
+    }
 }

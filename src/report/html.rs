@@ -110,7 +110,7 @@ fn entities(out: &mut String, rows: &[EntityRow], brief: &Brief) {
             number(r.mentions as f64),
             change(r.change_pct),
             pct(r.peak_z, 1),
-            sparkline(&r.series, from_ms, to_ms)
+            sparkline(&super::data::thin(&r.series, from_ms, to_ms, 100), from_ms, to_ms)
         );
     }
     out.push_str("</table>");

@@ -143,7 +143,11 @@ fn rows(rows: &[EntityRow], glyphs: &Glyphs, from_ms: i64, to_ms: i64) -> Vec<Ro
                 change(r.change_pct),
                 pct(r.peak_z, 1),
             ],
-            chart: chart(&r.series, from_ms, to_ms),
+            chart: chart(
+                &super::data::thin(&r.series, from_ms, to_ms, 100),
+                from_ms,
+                to_ms,
+            ),
         })
         .collect()
 }
