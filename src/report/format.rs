@@ -44,6 +44,31 @@ pub fn when(rfc3339: &str) -> String {
     }
 }
 
+/// A row's sentiment cells: this period's mean, the previous one, the change (`—` where
+/// there is none).
+pub fn sentiment(row: &super::data::EntityRow) -> [String; 3] {
+    let (now, then) = (row.sentiment_mean, row.previous_sentiment_mean);
+    let show = |v: Option<f64>| v.map_or("—".into(), |v| signed(v, 2));
+    let delta = now.zip(then).map(|(a, b)| signed(a - b, 2));
+    [show(now), show(then), delta.unwrap_or("—".into())]
+}
+
+/// The dead letters as the footer writes them: `12 (bad_json 3, …)`, each reason passed
+/// through the format's `text` (escaping, or the PDF's glyph check).
+pub fn dead_letters(
+    counts: &std::collections::BTreeMap<String, u64>,
+    text: impl Fn(&str) -> String,
+) -> String {
+    let total: u64 = counts.values().sum();
+    let reasons: Vec<String> = (counts.iter())
+        .map(|(reason, n)| format!("{} {}", text(reason), number(*n as f64)))
+        .collect();
+    match reasons.is_empty() {
+        true => number(total as f64),
+        false => format!("{} ({})", number(total as f64), reasons.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

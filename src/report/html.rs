@@ -2,7 +2,7 @@
 //! external asset. Every text from the data is escaped.
 
 use super::data::{Brief, Change, EntityRow, Point};
-use super::format::{change, number, pct, signed, when};
+use super::format::{change, dead_letters, number, pct, sentiment, when};
 use std::fmt::Write;
 
 pub fn escape(text: &str) -> String {
@@ -229,18 +229,11 @@ fn evidence(out: &mut String, brief: &Brief) {
 fn sentiment_and_channels(out: &mut String, brief: &Brief) {
     out.push_str("<h2>Sentiment by entity</h2><table><tr><th>Entity</th><th class=n>Mean</th><th class=n>Previous</th><th class=n>Change</th></tr>");
     for r in &brief.top_by_mentions {
-        let (now, then) = (r.sentiment_mean, r.previous_sentiment_mean);
-        let delta = now
-            .zip(then)
-            .map(|(a, b)| signed(a - b, 2))
-            .unwrap_or("—".into());
-        let show = |v: Option<f64>| v.map_or("—".into(), |v| signed(v, 2));
+        let [now, then, delta] = sentiment(r);
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{delta}</td></tr>",
+            "<tr><td>{}</td><td class=n>{now}</td><td class=n>{then}</td><td class=n>{delta}</td></tr>",
             escape(&r.entity_name),
-            show(now),
-            show(then)
         );
     }
     out.push_str("</table><h2>Channels</h2><table><tr><th>Channel</th><th class=n>Comments</th><th class=n>Share</th></tr>");
@@ -273,15 +266,10 @@ fn sentiment_and_channels(out: &mut String, brief: &Brief) {
 
 fn quality(out: &mut String, brief: &Brief) {
     let q = &brief.quality;
-    let dead: u64 = q.dead_letters.values().sum();
-    let reasons: Vec<String> = (q.dead_letters.iter())
-        .map(|(reason, n)| format!("{} {}", escape(reason), number(*n as f64)))
-        .collect();
     let _ = write!(
         out,
-        "<footer><h2>Data quality</h2><p>Dead letters in the lake: {}{}. Watermark {}. Snapshot {} (frontier {}), written {}. Late corrections applied: {} alert events updated or retracted an earlier one.</p></footer>",
-        number(dead as f64),
-        if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
+        "<footer><h2>Data quality</h2><p>Dead letters in the lake: {}. Watermark {}. Snapshot {} (frontier {}), written {}. Late corrections applied: {} alert events updated or retracted an earlier one.</p></footer>",
+        dead_letters(&q.dead_letters, escape),
         when(&q.watermark),
         q.snapshot,
         q.frontier,

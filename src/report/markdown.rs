@@ -2,7 +2,7 @@
 //! escaped, so a comment or an entity name is shown as written and never becomes markup.
 
 use super::data::{Brief, Change, EntityRow};
-use super::format::{change, number, pct, signed, when};
+use super::format::{change, dead_letters, number, pct, sentiment, signed, when};
 use std::fmt::Write;
 
 /// Escapes what Markdown (and the HTML it may carry) would read as markup.
@@ -160,18 +160,11 @@ fn sentiment_and_channels(out: &mut String, brief: &Brief) {
         "## Sentiment by entity\n\n| Entity | Mean | Previous | Change |\n|---|---:|---:|---:|\n",
     );
     for r in &brief.top_by_mentions {
-        let (now, then) = (r.sentiment_mean, r.previous_sentiment_mean);
-        let delta = now
-            .zip(then)
-            .map(|(a, b)| signed(a - b, 2))
-            .unwrap_or("—".into());
-        let show = |v: Option<f64>| v.map_or("—".into(), |v| signed(v, 2));
+        let [now, then, delta] = sentiment(r);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {delta} |",
-            escape(&r.entity_name),
-            show(now),
-            show(then)
+            "| {} | {now} | {then} | {delta} |",
+            escape(&r.entity_name)
         );
     }
     out.push_str("\n## Channels\n\n| Channel | Comments | Share |\n|---|---:|---:|\n");
@@ -205,20 +198,8 @@ fn sentiment_and_channels(out: &mut String, brief: &Brief) {
 fn quality(out: &mut String, brief: &Brief) {
     let q = &brief.quality;
     out.push_str("## Data quality\n\n");
-    let dead: u64 = q.dead_letters.values().sum();
-    let reasons: Vec<String> = (q.dead_letters.iter())
-        .map(|(reason, n)| format!("{} {}", escape(reason), number(*n as f64)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "- Dead letters in the lake: {}{}",
-        number(dead as f64),
-        if reasons.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", reasons.join(", "))
-        }
-    );
+    let dead = dead_letters(&q.dead_letters, escape);
+    let _ = writeln!(out, "- Dead letters in the lake: {dead}");
     let _ = writeln!(out, "- Watermark: {}", when(&q.watermark));
     let _ = writeln!(
         out,

@@ -6,7 +6,7 @@
 //! code. No timestamp and a fixed document id: the same snapshot gives the same bytes.
 
 use super::data::{Brief, Change, EntityRow, Point};
-use super::format::{change, number, pct, signed, when};
+use super::format::{change, dead_letters, number, pct, sentiment, when};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use typst::diag::{FileError, FileResult};
@@ -166,10 +166,6 @@ fn view(brief: &Brief, glyphs: &Glyphs) -> View {
     let (from_ms, to_ms) = (parse(&brief.chart_from), parse(&brief.chart_to));
     let h = &brief.headline;
     let q = &brief.quality;
-    let dead: u64 = q.dead_letters.values().sum();
-    let reasons: Vec<String> = (q.dead_letters.iter())
-        .map(|(reason, n)| format!("{} {}", glyphs.text(reason), number(*n as f64)))
-        .collect();
     View {
         title: brief.title.clone(),
         period: glyphs.text(&brief.period),
@@ -206,16 +202,8 @@ fn view(brief: &Brief, glyphs: &Glyphs) -> View {
         evidence: evidence(brief, glyphs),
         sentiment: (brief.top_by_mentions.iter())
             .map(|r| {
-                let show = |v: Option<f64>| v.map_or("—".into(), |v| signed(v, 2));
-                let delta = (r.sentiment_mean.zip(r.previous_sentiment_mean))
-                    .map(|(a, b)| signed(a - b, 2))
-                    .unwrap_or("—".into());
-                vec![
-                    glyphs.text(&r.entity_name),
-                    show(r.sentiment_mean),
-                    show(r.previous_sentiment_mean),
-                    delta,
-                ]
+                let [now, then, delta] = sentiment(r);
+                vec![glyphs.text(&r.entity_name), now, then, delta]
             })
             .collect(),
         channels: (brief.channels.iter())
@@ -241,13 +229,8 @@ fn view(brief: &Brief, glyphs: &Glyphs) -> View {
             .collect(),
         quality: vec![
             format!(
-                "Dead letters in the lake: {}{}",
-                number(dead as f64),
-                if reasons.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", reasons.join(", "))
-                }
+                "Dead letters in the lake: {}",
+                dead_letters(&q.dead_letters, |r| glyphs.text(r))
             ),
             format!("Watermark: {}", when(&q.watermark)),
             format!(

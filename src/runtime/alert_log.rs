@@ -66,30 +66,32 @@ impl AlertLog {
     }
 }
 
+/// An alert record numbered `n`, for tests.
+#[cfg(test)]
+pub(crate) fn record(n: i64) -> AlertRecord {
+    AlertRecord {
+        alert_id: format!("velocity/E/{n}"),
+        kind: "fired".into(),
+        entity_id: "E".into(),
+        entity_name: "E".into(),
+        window_start_ms: n,
+        window_end_ms: n + 1,
+        mentions: n,
+        authors: 1,
+        baseline_mean: 0.0,
+        baseline_std: 0.0,
+        z: 1.0,
+        ratio: 1.0,
+        sentiment_mean: 0.0,
+        as_of_ms: n,
+        emitted_at_ms: n,
+        provisional: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(n: i64) -> AlertRecord {
-        AlertRecord {
-            alert_id: format!("velocity/E/{n}"),
-            kind: "fired".into(),
-            entity_id: "E".into(),
-            entity_name: "E".into(),
-            window_start_ms: n,
-            window_end_ms: n + 1,
-            mentions: n,
-            authors: 1,
-            baseline_mean: 0.0,
-            baseline_std: 0.0,
-            z: 1.0,
-            ratio: 1.0,
-            sentiment_mean: 0.0,
-            as_of_ms: n,
-            emitted_at_ms: n,
-            provisional: false,
-        }
-    }
 
     #[test]
     fn keeps_the_newest_and_numbers_from_one() {

@@ -259,28 +259,7 @@ pub async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::tables::AlertRecord;
-
-    fn record(n: i64) -> AlertRecord {
-        AlertRecord {
-            alert_id: format!("velocity/E/{n}"),
-            kind: "fired".into(),
-            entity_id: "E".into(),
-            entity_name: "E".into(),
-            window_start_ms: n,
-            window_end_ms: n + 1,
-            mentions: n,
-            authors: 1,
-            baseline_mean: 0.0,
-            baseline_std: 0.0,
-            z: 1.0,
-            ratio: 1.0,
-            sentiment_mean: 0.0,
-            as_of_ms: n,
-            emitted_at_ms: n,
-            provisional: false,
-        }
-    }
+    use crate::runtime::alert_log::record;
 
     /// Takes everything the client is owed; the number of events.
     fn take(client: &Client, log: &AlertLog) -> usize {
