@@ -80,10 +80,10 @@ pub struct ReportArgs {
     /// The file to write (atomically): its extension picks the format unless --format does.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: PathBuf,
-    /// md or html (pdf: not built yet).
+    /// md, html or pdf (default: from the extension of --out).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-    /// Print nothing on success.
+    /// No progress bar, and nothing printed on success (errors still go to stderr).
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
@@ -495,6 +495,58 @@ fn replay(args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
+/// The brief's progress bar: drawn on a terminal only once a run has taken more than a
+/// moment (a quick brief prints just its summary line), never with `--quiet`.
+struct ReportProgress {
+    bar: Option<indicatif::ProgressBar>,
+    /// Set when the run ends; held while the bar is revealed so the two cannot cross.
+    done: std::sync::Arc<std::sync::Mutex<bool>>,
+}
+
+impl ReportProgress {
+    fn start(show: bool) -> ReportProgress {
+        let done = std::sync::Arc::new(std::sync::Mutex::new(false));
+        let bar = show.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(crate::report::Step::COUNT),
+                indicatif::ProgressDrawTarget::hidden(),
+            );
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} brief [{bar:24}] {pos}/{len} {msg} ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            let (later, done) = (bar.clone(), done.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let done = done.lock().unwrap_or_else(|e| e.into_inner());
+                if !*done {
+                    later.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    later.enable_steady_tick(std::time::Duration::from_millis(100));
+                }
+            });
+            bar
+        });
+        ReportProgress { bar, done }
+    }
+
+    fn step(&self, step: crate::report::Step) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(step.number() - 1);
+            bar.set_message(step.label());
+        }
+    }
+
+    fn finish(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        *done = true;
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 fn report(args: ReportArgs) -> Result<()> {
     let settings = crate::report::ReportSettings {
         lake: args.lake,
@@ -507,7 +559,10 @@ fn report(args: ReportArgs) -> Result<()> {
         out: args.out.clone(),
         format: args.format,
     };
-    let brief = usage(crate::report::run(&settings))?;
+    let progress = ReportProgress::start(!args.quiet && std::io::stderr().is_terminal());
+    let result = crate::report::run(&settings, &|step| progress.step(step));
+    progress.finish();
+    let brief = usage(result)?;
     if !args.quiet {
         eprintln!(
             "chatter: wrote {} ({}: {} comments, {} mentions, {} alerts; snapshot {})",

@@ -388,96 +388,7 @@ pub fn decode_entity(bytes: &[u8], limits: &DecodeLimits) -> Result<EntityEvent,
     }))
 }
 
-/// Parses RFC 3339 (`2021-01-28T14:03:11Z`, fractions, `+hh:mm` offsets, `t`/space separator)
-/// to epoch milliseconds (fractions beyond ms are truncated).
-pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let mut value = 0i64;
-        for &c in b.get(range)? {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            value = value * 10 + i64::from(c - b'0');
-        }
-        Some(value)
-    };
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let month_days = [
-        31,
-        28 + i64::from(is_leap(year)),
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if day > month_days[(month - 1) as usize] {
-        return None;
-    }
-    let mut index = 19;
-    let mut millis = 0i64;
-    if b[index] == b'.' {
-        index += 1;
-        let start = index;
-        while index < b.len() && b[index].is_ascii_digit() {
-            if index - start < 3 {
-                millis = millis * 10 + i64::from(b[index] - b'0');
-            }
-            index += 1;
-        }
-        if index == start {
-            return None;
-        }
-        for _ in (index - start)..3 {
-            millis *= 10;
-        }
-    }
-    let offset_minutes = match b.get(index)? {
-        b'Z' | b'z' if index + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if index + 6 == b.len() && b[index + 3] == b':' => {
-            let hours = digits(index + 1..index + 3)?;
-            let minutes = digits(index + 4..index + 6)?;
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let total = hours * 60 + minutes;
-            if *sign == b'+' {
-                total
-            } else {
-                -total
-            }
-        }
-        _ => return None,
-    };
-    let days = dataflows::days_from_civil(year, month as u32, day as u32);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
+pub use calendar::parse_rfc3339_ms;
 
 /// Where a record came from (SPEC §1.1, §3.4): typed, never a string parsed back.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -747,38 +658,6 @@ mod tests {
                 .reason,
             Reason::MissingField
         );
-    }
-
-    #[test]
-    fn parses_rfc3339_variants() {
-        assert_eq!(
-            parse_rfc3339_ms("2021-01-28T14:03:11Z"),
-            Some(1_611_842_591_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2021-01-28t14:03:11z"),
-            Some(1_611_842_591_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2021-01-28 14:03:11Z"),
-            Some(1_611_842_591_000)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2021-01-28T14:03:11.123456Z"),
-            Some(1_611_842_591_123)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2021-01-28T15:03:11+01:00"),
-            Some(1_611_842_591_000)
-        );
-        assert_eq!(parse_rfc3339_ms("2021-01-28T14:03:11"), None);
-        assert_eq!(parse_rfc3339_ms("2021-13-28T14:03:11Z"), None);
-        assert_eq!(
-            parse_rfc3339_ms("2020-02-29T00:00:00Z"),
-            Some(1_582_934_400_000)
-        );
-        assert_eq!(parse_rfc3339_ms("2021-02-29T00:00:00Z"), None);
-        assert_eq!(parse_rfc3339_ms("2021-01-28T14:03:11.Z"), None);
     }
 
     #[test]

@@ -10,8 +10,10 @@ pub mod gen;
 pub mod health;
 pub mod kafka;
 pub mod lake;
-pub mod report;
 pub mod runtime;
 pub mod serve;
 pub mod settings;
 pub mod sink;
+
+/// The weekly brief (its own crate, `report/`, which builds without the engine).
+pub use chatter_report as report;

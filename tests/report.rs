@@ -280,3 +280,136 @@ fn bad_report_requests_fail_with_one_line_and_no_file() {
         .collect();
     assert!(leftovers.is_empty(), "no temporary file left");
 }
+
+/// Emoji, CJK and typst's own syntax in entity names and quoted comments: the PDF prints them
+/// from the embedded fallback fonts (no empty box, no `·` for what a font has), and a name
+/// with `#` stays text (the data reach typst as JSON, never as markup).
+#[test]
+fn emoji_and_cjk_print_in_the_pdf() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let entity =
+        r##"{"id":"RKT","kind":"ticker","name":"東京ロケット 🚀 #moon","symbols":["RKT"]}"##;
+    std::fs::write(dir.join("entities.jsonl"), format!("{entity}\n")).unwrap();
+    let mut comments = String::new();
+    // A quiet hour of one mention every ten minutes, then a burst of 40 in one window: an
+    // alert, whose evidence quotes the burst's comments.
+    for i in 0..52 {
+        let (at, text) = if i < 12 {
+            (
+                format!("2021-01-04T{:02}:{:02}:00Z", i / 6, i % 6 * 10),
+                "$RKT quiet".to_string(),
+            )
+        } else {
+            let text = format!("$RKT 東京 火箭 로켓 🚀💎🙌 to the moon 👍🏽 #{i} #set text(red)");
+            (format!("2021-01-04T02:00:{:02}Z", i), text)
+        };
+        let line = serde_json::json!({
+            "id": format!("c{i}"),
+            "channel": "wallstreetbets",
+            "author": format!("author{i}"),
+            "text": text,
+            "created_at": at,
+            "score": i,
+        });
+        comments.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(dir.join("comments.jsonl"), comments).unwrap();
+    let run = run_in(
+        dir,
+        &[
+            "run",
+            "-q",
+            "-i",
+            "comments.jsonl",
+            "-e",
+            "entities.jsonl",
+            "--lake",
+            "lake",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let args = ["report", "--lake", "lake", "--week", "2021-W01", "-q"];
+    let run = run_in(dir, &[&args[..], &["--out", "brief.pdf"]].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = pdf_text(&dir.join("brief.pdf"));
+    // Hangul is the one script no embedded font has (a Korean font would add 4 MB or more):
+    // a run of it prints as one `·`, never as empty boxes.
+    for expected in [
+        "東京ロケット",
+        "🚀",
+        "#moon",
+        "火箭 · 🚀💎🙌",
+        "#set text(red)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in the PDF:\n{text}");
+    }
+    assert!(text.contains("to the moon 👍"), "{text}");
+    let fonts = std::process::Command::new("pdffonts")
+        .arg(dir.join("brief.pdf"))
+        .output()
+        .expect("pdffonts runs (poppler-utils)");
+    let fonts = String::from_utf8_lossy(&fonts.stdout);
+    for family in ["LibertinusSerif", "Symbola", "DroidSansFallback"] {
+        assert!(fonts.contains(family), "{family} embedded:\n{fonts}");
+    }
+    assert!(
+        fonts.lines().skip(2).all(|l| l.contains(" yes ")),
+        "every font embedded:\n{fonts}"
+    );
+}
+
+/// The real r/wallstreetbets posts of January 2021 with the real catalog: the brief of the
+/// week the GameStop squeeze took off (2021-W03) names GME among the top movers. Skipped with
+/// a printed notice when `../shared/data` is absent.
+#[test]
+fn the_real_squeeze_week_names_gme_among_the_top_movers() {
+    let Some(data) = crate::common::shared_data() else {
+        println!("SKIPPED the_real_squeeze_week_names_gme_among_the_top_movers: ../shared/data is absent");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let posts = data.join("real-comments/reddit_wallstreetbets_posts_2021-01.jsonl.gz");
+    let entities = data.join("real-entities/entities.jsonl");
+    let run = run_in(
+        dir,
+        &[
+            "run",
+            "-q",
+            "-w",
+            "2",
+            "-i",
+            posts.to_str().unwrap(),
+            "-e",
+            entities.to_str().unwrap(),
+            "--lake",
+            "lake",
+            "--dead-letters-out",
+            "dead.jsonl",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let args = ["report", "--lake", "lake", "--week", "2021-W03", "-q"];
+    for out in ["brief.md", "brief.pdf"] {
+        let run = run_in(dir, &[&args[..], &["--out", out]].concat());
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let md = std::fs::read_to_string(dir.join("brief.md")).unwrap();
+    let movers = md
+        .split("## Top movers")
+        .nth(1)
+        .expect("a top-movers table");
+    let movers = movers.split("\n## ").next().unwrap();
+    println!("2021-W03 top movers:\n{movers}");
+    assert!(
+        movers.contains("(GME)"),
+        "GME among the top movers:\n{movers}"
+    );
+    let pdf = pdf_text(&dir.join("brief.pdf"));
+    let pdf_movers = pdf
+        .split("Top movers")
+        .nth(1)
+        .expect("top movers in the PDF");
+    assert!(pdf_movers.contains("(GME)"), "{pdf_movers}");
+}

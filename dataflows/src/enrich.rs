@@ -119,7 +119,7 @@ pub struct IngestState {
 }
 
 /// Milliseconds in a day: lake partitions are UTC days.
-pub const DAY_MS: i64 = 86_400_000;
+pub use calendar::DAY_MS;
 
 /// Start of the UTC day that contains `at_ms`.
 pub fn day_of(at_ms: i64) -> i64 {

@@ -196,78 +196,11 @@ pub fn floor_window(at_ms: i64, window_ms: i64) -> i64 {
     at_ms.div_euclid(window_ms) * window_ms
 }
 
-/// Formats epoch milliseconds as RFC 3339 UTC (`2021-01-28T14:05:00Z`, with `.sss` only when
-/// the milliseconds are not zero).
-pub fn format_rfc3339_ms(at_ms: i64) -> String {
-    if at_ms == i64::MIN {
-        return "-infinity".to_string();
-    }
-    let seconds = at_ms.div_euclid(1000);
-    let millis = at_ms.rem_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (
-        second_of_day / 3600,
-        (second_of_day / 60) % 60,
-        second_of_day % 60,
-    );
-    if millis == 0 {
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
-    } else {
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01 (inverse of [`civil_from_days`]).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use calendar::{civil_from_days, days_from_civil, format_rfc3339_ms};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339_ms(1_611_842_591_000), "2021-01-28T14:03:11Z");
-        assert_eq!(
-            format_rfc3339_ms(1_611_842_591_250),
-            "2021-01-28T14:03:11.250Z"
-        );
-        assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
-    }
-
-    #[test]
-    fn civil_round_trip() {
-        for days in -800_000..800_000 {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-    }
 
     #[test]
     fn windows_align_to_the_epoch() {

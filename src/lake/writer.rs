@@ -269,7 +269,7 @@ impl LakeShared {
                 "comments",
                 comments_schema.clone(),
                 rows.chunks(CHUNK)
-                    .map(|chunk| tables::comments_batch(chunk, &state.entity_ids)),
+                    .map(|chunk| crate::lake::live::comments_batch(chunk, &state.entity_ids)),
             )?);
             let mentions = rows.iter().any(|r| !r.facts.entities.is_empty());
             if mentions {
@@ -279,7 +279,7 @@ impl LakeShared {
                     "mentions",
                     mentions_schema.clone(),
                     rows.chunks(CHUNK).map(|chunk| {
-                        tables::mentions_batch(chunk, &state.entity_ids, &state.catalog)
+                        crate::lake::live::mentions_batch(chunk, &state.entity_ids, &state.catalog)
                     }),
                 )?;
                 if entry.rows > 0 {
@@ -348,7 +348,7 @@ impl LakeShared {
         for ((_, window), (label, stat)) in sealed {
             hs.sealed.entry(day_of(window)).or_default().insert(
                 (label.id.clone(), window),
-                WindowRecord::new(&label, window, &stat, params),
+                crate::lake::live::window_record(&label, window, &stat, params),
             );
         }
         let mut alert_days = BTreeSet::new();
@@ -362,14 +362,16 @@ impl LakeShared {
             hs.alerts
                 .entry(day)
                 .or_default()
-                .push(AlertRecord::new(event, now));
+                .push(crate::lake::live::alert_record(event, now));
             alert_days.insert(day);
         }
         let mut rows: BTreeMap<i64, Vec<WindowRecord>> =
             window_days.iter().map(|d| (*d, Vec::new())).collect();
         for ((_, window), (label, stat)) in &table.live {
             if let Some(day_rows) = rows.get_mut(&day_of(*window)) {
-                day_rows.push(WindowRecord::new(label, *window, stat, params));
+                day_rows.push(crate::lake::live::window_record(
+                    label, *window, stat, params,
+                ));
             }
         }
         let mut files = Vec::new();

@@ -156,7 +156,7 @@ impl<'a> Emitter<'a> {
             }
             self.outputs
                 .alert_log
-                .push(crate::lake::tables::AlertRecord::new(&event, now));
+                .push(crate::lake::live::alert_record(&event, now));
             if self.recent.len() == RECENT_ALERTS {
                 self.recent.pop_front();
             }

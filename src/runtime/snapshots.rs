@@ -49,7 +49,7 @@ pub fn open_lake(
     let plan = match opened.newest_valid()? {
         None => None,
         Some(snapshot) => {
-            let state = snapshot.state()?;
+            let state: crate::lake::SavedState = snapshot.state()?;
             if state.params != settings.params {
                 return Err(usage(anyhow!(
                     "the lake {} was written with other windows/alerts/extract settings than this run's: resume with the config that wrote it, or use a new --lake directory",
@@ -274,7 +274,7 @@ pub fn restore_into(
         if n % peers != index {
             continue;
         }
-        crate::lake::tables::for_each_comment(path, |mut restored| {
+        crate::lake::live::for_each_comment(path, |mut restored| {
             let created = restored.comment.created_at_ms;
             let window = dataflows::floor_window(created, window_ms);
             let live = state.evict_cut_ms.is_none_or(|cut| window >= cut);

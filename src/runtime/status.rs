@@ -220,7 +220,7 @@ impl StatusBoard {
         let mut windows: BTreeMap<String, Vec<WindowRecord>> = BTreeMap::new();
         for ((_, window), (label, stat)) in table.live.iter() {
             if *window >= from {
-                let row = WindowRecord::new(label, *window, stat, params);
+                let row = crate::lake::live::window_record(label, *window, stat, params);
                 windows.entry(label.id.clone()).or_default().push(row);
             }
         }
@@ -251,7 +251,7 @@ impl StatusBoard {
                 .zip(first..)
                 .map(|((event, at), n)| AlertView {
                     sequence: n,
-                    record: AlertRecord::new(event, *at),
+                    record: crate::lake::live::alert_record(event, *at),
                 });
             Arc::new(views.collect())
         };

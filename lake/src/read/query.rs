@@ -2,8 +2,8 @@
 //! against its table's schema (projection, partition days, row-group and row filters).
 
 use super::{bad_query, corrupt, ReadError};
-use crate::lake::tables::{self, Columns};
-use crate::lake::{day_name, parse_day};
+use crate::tables::{self, Columns};
+use crate::{day_name, parse_day};
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;

@@ -3,8 +3,8 @@
 
 use super::query::overlaps;
 use super::*;
-use crate::lake::tables::{windows_batch, WindowRecord};
-use crate::lake::{day_name, parse_day, Sources, LAKE_MARKER};
+use crate::tables::{windows_batch, WindowRecord};
+use crate::{day_name, parse_day, Sources, LAKE_MARKER};
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
@@ -125,7 +125,7 @@ fn iso_weeks() {
 #[test]
 fn tables_and_their_time_columns() {
     let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
-    assert_eq!(names, crate::lake::tables::TABLES);
+    assert_eq!(names, crate::tables::TABLES);
     for table in Table::ALL {
         assert_eq!(Table::from_name(table.name()).unwrap(), table);
         let schema = table.schema();

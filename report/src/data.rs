@@ -2,10 +2,10 @@
 //! period and the one before it are read, with column projection): the [`Brief`] every format
 //! renders, serializable as the JSON a template reads.
 
-use crate::lake::read::{AlertFilter, ReadError, SnapshotReader, Table, TimeRange};
-use crate::lake::tables::{Columns, WindowRecord};
 use arrow_array::RecordBatch;
-use dataflows::format_rfc3339_ms;
+use calendar::format_rfc3339_ms;
+use chatter_lake::read::{AlertFilter, ReadError, SnapshotReader, Table, TimeRange};
+use chatter_lake::tables::{Columns, WindowRecord};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 const EVIDENCE_ALERTS: usize = 3;
 /// Comments quoted per alert.
 const QUOTES: usize = 3;
+/// The longest quote, in characters: a longer comment is cut at a word and ends with `…`.
+const QUOTE_CHARS: usize = 320;
 /// An entity is a new entrant with at least this many mentions (and none the period before).
 const ENTRANT_MIN: u64 = 3;
 
@@ -195,7 +197,7 @@ struct Mentions {
 }
 
 fn mentions(snapshot: &SnapshotReader, range: TimeRange) -> Result<Mentions, ReadError> {
-    let query = crate::lake::read::Query::new()
+    let query = chatter_lake::read::Query::new()
         .columns(["entity_id", "entity_name", "sentiment", "created_at"])
         .time(range);
     let path = snapshot.dir().join(Table::Mentions.name());
@@ -220,7 +222,7 @@ fn mentions(snapshot: &SnapshotReader, range: TimeRange) -> Result<Mentions, Rea
             }
             Ok(())
         };
-        decode().map_err(|e| crate::lake::read::corrupt(&path, format!("{e:#}")))
+        decode().map_err(|e| chatter_lake::read::corrupt(&path, format!("{e:#}")))
     })?;
     Ok(out)
 }
@@ -230,7 +232,7 @@ fn comments(
     snapshot: &SnapshotReader,
     range: TimeRange,
 ) -> Result<(u64, BTreeMap<String, u64>), ReadError> {
-    let query = crate::lake::read::Query::new()
+    let query = chatter_lake::read::Query::new()
         .columns(["channel", "created_at"])
         .time(range);
     let path = snapshot.dir().join(Table::Comments.name());
@@ -239,7 +241,7 @@ fn comments(
         let c = Columns::new(&batch, &path);
         let channel = c
             .strings("channel", false)
-            .map_err(|e| crate::lake::read::corrupt(&path, format!("{e:#}")))?;
+            .map_err(|e| chatter_lake::read::corrupt(&path, format!("{e:#}")))?;
         for i in 0..batch.num_rows() {
             let name = channel.get(i).unwrap_or("(none)").to_string();
             *channels.entry(name).or_insert(0u64) += 1;
@@ -251,14 +253,14 @@ fn comments(
 }
 
 fn dead_letters(snapshot: &SnapshotReader) -> Result<BTreeMap<String, u64>, ReadError> {
-    let query = crate::lake::read::Query::new().columns(["reason"]);
+    let query = chatter_lake::read::Query::new().columns(["reason"]);
     let path = snapshot.dir().join(Table::DeadLetters.name());
     let mut out = BTreeMap::new();
     snapshot.scan(Table::DeadLetters.name(), &query, |batch: RecordBatch| {
         let c = Columns::new(&batch, &path);
         let reason = c
             .strings("reason", true)
-            .map_err(|e| crate::lake::read::corrupt(&path, format!("{e:#}")))?;
+            .map_err(|e| chatter_lake::read::corrupt(&path, format!("{e:#}")))?;
         for i in 0..batch.num_rows() {
             *out.entry(reason.get(i).unwrap_or_default().to_string())
                 .or_insert(0u64) += 1;
@@ -273,20 +275,65 @@ fn previous(range: TimeRange) -> TimeRange {
     TimeRange::new(from - (to - from), from)
 }
 
+/// The steps of making a brief, in order, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Open,
+    Mentions,
+    Comments,
+    Windows,
+    Alerts,
+    Evidence,
+    Render,
+    Write,
+}
+
+impl Step {
+    /// How many steps there are.
+    pub const COUNT: u64 = 8;
+
+    /// Its position, 1-based.
+    pub fn number(self) -> u64 {
+        self as u64 + 1
+    }
+
+    /// What it is doing, for a person watching.
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Open => "opening the snapshot",
+            Step::Mentions => "reading mentions",
+            Step::Comments => "reading comments",
+            Step::Windows => "reading windows",
+            Step::Alerts => "reading alerts",
+            Step::Evidence => "gathering evidence",
+            Step::Render => "typesetting",
+            Step::Write => "writing",
+        }
+    }
+}
+
 /// Computes the brief of `request` from `snapshot`.
-pub fn compute(snapshot: &SnapshotReader, request: &Request) -> Result<Brief, ReadError> {
+pub fn compute(
+    snapshot: &SnapshotReader,
+    request: &Request,
+    progress: &dyn Fn(Step),
+) -> Result<Brief, ReadError> {
     let range = request.range;
     let before = previous(range);
+    progress(Step::Mentions);
     let (now, then) = (mentions(snapshot, range)?, mentions(snapshot, before)?);
+    progress(Step::Comments);
     let ((comments_now, channels), (comments_then, _)) =
         (comments(snapshot, range)?, comments(snapshot, before)?);
+    progress(Step::Windows);
     let windows = snapshot.all_windows(range)?;
+    progress(Step::Alerts);
     let filter = |time| AlertFilter {
         time,
         ..AlertFilter::default()
     };
     let alerts_now = snapshot.alerts(&filter(range))?;
-    let fired = |events: &[crate::lake::tables::AlertRecord]| {
+    let fired = |events: &[chatter_lake::tables::AlertRecord]| {
         events.iter().filter(|e| e.kind == "fired").count() as f64
     };
     let fired_then = fired(&snapshot.alerts(&filter(before))?);
@@ -301,6 +348,7 @@ pub fn compute(snapshot: &SnapshotReader, request: &Request) -> Result<Brief, Re
     let last = windows.iter().map(|w| w.window_end_ms).max();
     let chart = (first.unwrap_or(0), last.unwrap_or(0));
     let alerts = alert_rows(&alerts_now);
+    progress(Step::Evidence);
     let evidence = evidence(snapshot, &alerts)?;
     let manifest = snapshot.manifest();
     let quality = Quality {
@@ -441,8 +489,8 @@ fn entity_rows(now: &Mentions, then: &Mentions, windows: &[WindowRecord]) -> Vec
 }
 
 /// One row per alert of the period (its events grouped), by window, then entity.
-fn alert_rows(events: &[crate::lake::tables::AlertRecord]) -> Vec<AlertRow> {
-    let mut by_id: BTreeMap<&str, Vec<&crate::lake::tables::AlertRecord>> = BTreeMap::new();
+fn alert_rows(events: &[chatter_lake::tables::AlertRecord]) -> Vec<AlertRow> {
+    let mut by_id: BTreeMap<&str, Vec<&chatter_lake::tables::AlertRecord>> = BTreeMap::new();
     for event in events {
         by_id
             .entry(event.alert_id.as_str())
@@ -483,7 +531,7 @@ fn alert_rows(events: &[crate::lake::tables::AlertRecord]) -> Vec<AlertRow> {
 }
 
 fn kind_rank(kind: &str) -> usize {
-    crate::lake::read::ALERT_KINDS
+    chatter_lake::read::ALERT_KINDS
         .iter()
         .position(|k| *k == kind)
         .unwrap_or(0)
@@ -502,7 +550,7 @@ fn evidence(
     });
     let mut blocks = Vec::new();
     for alert in strongest.into_iter().take(EVIDENCE_ALERTS) {
-        let parse = crate::decode::parse_rfc3339_ms;
+        let parse = calendar::parse_rfc3339_ms;
         let (Some(start), Some(end)) = (parse(&alert.window_start), parse(&alert.window_end))
         else {
             continue;
@@ -536,7 +584,7 @@ fn evidence(
                     channel: c.channel,
                     created_at: format_rfc3339_ms(c.created_at_ms),
                     score: c.score,
-                    text: c.text,
+                    text: excerpt(&c.text, QUOTE_CHARS),
                 })
                 .collect(),
             co_mentioned: co,
@@ -545,9 +593,45 @@ fn evidence(
     Ok(blocks)
 }
 
+/// `text` with its whitespace runs collapsed to one space, cut to at most `limit` characters
+/// at a word boundary (then ending with `…`).
+pub fn excerpt(text: &str, limit: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::new();
+    let mut chars = 0;
+    for (i, word) in words.iter().enumerate() {
+        let length = word.chars().count() + usize::from(i > 0);
+        if chars + length > limit {
+            if out.is_empty() {
+                out = word.chars().take(limit).collect();
+            }
+            out.push('…');
+            return out;
+        }
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        chars += length;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_quotes_are_cut_at_a_word() {
+        assert_eq!(excerpt("to  the\n moon", 20), "to the moon");
+        assert_eq!(excerpt("to the moon", 8), "to the…");
+        assert_eq!(excerpt("to the moon", 11), "to the moon");
+        assert_eq!(excerpt("supercalifragilistic", 5), "super…");
+        assert_eq!(excerpt("", 5), "");
+        let long = "word ".repeat(200);
+        let cut = excerpt(&long, QUOTE_CHARS);
+        assert!(cut.chars().count() <= QUOTE_CHARS + 1 && cut.ends_with("word…"));
+    }
 
     fn point(start: i64, mentions: i64, alert: bool) -> Point {
         Point {

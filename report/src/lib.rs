@@ -9,8 +9,10 @@ pub mod html;
 pub mod markdown;
 pub mod pdf;
 
-use crate::lake::read::{LakeReader, TimeRange};
+pub use data::Step;
+
 use anyhow::{anyhow, bail, Context, Result};
+use chatter_lake::read::{LakeReader, TimeRange};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -70,7 +72,7 @@ pub fn period(settings: &ReportSettings) -> Result<(String, TimeRange)> {
         }
         (None, Some(from), Some(to)) => {
             let parse = |name: &str, text: &str| {
-                crate::decode::parse_rfc3339_ms(text.trim()).ok_or_else(|| {
+                calendar::parse_rfc3339_ms(text.trim()).ok_or_else(|| {
                     anyhow!("--{name} {text:?} is not an RFC 3339 time: write it like 2021-01-25T00:00:00Z")
                 })
             };
@@ -88,13 +90,15 @@ pub fn period(settings: &ReportSettings) -> Result<(String, TimeRange)> {
     }
 }
 
-/// Runs the report; returns the brief's headline for the caller to print.
-pub fn run(settings: &ReportSettings) -> Result<data::Brief> {
+/// Runs the report; returns the brief for the caller to summarise. `progress` hears each
+/// [`Step`] as it starts.
+pub fn run(settings: &ReportSettings, progress: &dyn Fn(Step)) -> Result<data::Brief> {
     let format = Format::of(settings.format.as_deref(), &settings.out)?;
     let (label, range) = period(settings)?;
     if settings.top == 0 {
         bail!("--top 0 shows nothing: give at least 1 (default 10)");
     }
+    progress(Step::Open);
     let lake = LakeReader::open(&settings.lake).map_err(|e| anyhow!("--lake: {e}"))?;
     let snapshot = match settings.snapshot {
         Some(id) => lake.snapshot(id),
@@ -109,12 +113,14 @@ pub fn run(settings: &ReportSettings) -> Result<data::Brief> {
         watch: settings.entities.clone(),
         top: settings.top,
     };
-    let brief = data::compute(&snapshot, &request).map_err(|e| anyhow!("{e}"))?;
+    let brief = data::compute(&snapshot, &request, progress).map_err(|e| anyhow!("{e}"))?;
+    progress(Step::Render);
     let bytes = match format {
         Format::Markdown => markdown::render(&brief).into_bytes(),
         Format::Html => html::render(&brief).into_bytes(),
         Format::Pdf => pdf::render(&brief)?,
     };
+    progress(Step::Write);
     write_atomically(&settings.out, &bytes)?;
     Ok(brief)
 }
@@ -122,11 +128,11 @@ pub fn run(settings: &ReportSettings) -> Result<data::Brief> {
 /// A period entirely outside the days the snapshot holds is an error (a period inside them
 /// with no comment is a short brief).
 fn check_inside(
-    snapshot: &crate::lake::read::SnapshotReader,
+    snapshot: &chatter_lake::read::SnapshotReader,
     range: TimeRange,
     label: &str,
 ) -> Result<()> {
-    let days = snapshot.days(crate::lake::read::Table::Comments);
+    let days = snapshot.days(chatter_lake::read::Table::Comments);
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return Ok(());
     };
@@ -136,7 +142,7 @@ fn check_inside(
         range.to_ms.unwrap_or(i64::MAX),
     );
     if to <= *first || from >= last + day {
-        let name = |ms: i64| dataflows::format_rfc3339_ms(ms)[..10].to_string();
+        let name = |ms: i64| calendar::format_rfc3339_ms(ms)[..10].to_string();
         bail!(
             "{label} is outside the lake: snapshot {} holds comments from {} to {}",
             snapshot.id(),

@@ -122,13 +122,15 @@ impl ReadError {
     }
 }
 
-pub(crate) fn bad_query(message: impl Into<String>) -> ReadError {
+/// A query the library refuses.
+pub fn bad_query(message: impl Into<String>) -> ReadError {
     ReadError::BadQuery {
         message: message.into(),
     }
 }
 
-pub(crate) fn corrupt(path: &Path, message: impl std::fmt::Display) -> ReadError {
+/// A file that does not read as its table (for readers decoding rows themselves).
+pub fn corrupt(path: &Path, message: impl std::fmt::Display) -> ReadError {
     ReadError::Corrupt {
         path: path.to_path_buf(),
         message: message.to_string(),

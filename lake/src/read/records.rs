@@ -2,7 +2,7 @@
 //! [`SnapshotReader::scan`]: an entity's windows, alert events, an alert window's mentions.
 
 use super::{bad_query, corrupt, Query, ReadError, SnapshotReader, Table, TimeRange, ALERT_KINDS};
-use crate::lake::tables::{self, AlertRecord, Columns, WindowRecord};
+use crate::tables::{self, AlertRecord, Columns, WindowRecord};
 use arrow_array::{Array, RecordBatch};
 use std::path::Path;
 

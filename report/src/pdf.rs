@@ -18,11 +18,15 @@ use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 
 const TEMPLATE: &str = include_str!("brief.typ");
-const FONTS: [&[u8]; 4] = [
+/// The only fonts the PDF uses (`fonts/README.md` says what each covers and its licence): the
+/// text face, then the fallbacks typst picks a glyph from when the text face lacks it.
+const FONTS: [&[u8]; 6] = [
     include_bytes!("fonts/LibertinusSerif-Regular.otf"),
     include_bytes!("fonts/LibertinusSerif-Bold.otf"),
     include_bytes!("fonts/LibertinusSerif-Italic.otf"),
     include_bytes!("fonts/LibertinusSerif-Semibold.otf"),
+    include_bytes!("fonts/Symbola.ttf"),
+    include_bytes!("fonts/DroidSansFallbackFull.ttf"),
 ];
 /// A velocity chart's size in points.
 const CHART_W: f64 = 90.0;
@@ -75,8 +79,10 @@ struct View {
     footer: String,
 }
 
-/// Characters the fonts lack (emoji, CJK) become `·`, so nothing prints as an empty box (the
-/// HTML and Markdown keep them).
+/// Emoji and CJK print from the fallback fonts. A character no font has becomes `·` (one for
+/// a run of them), so nothing prints as an empty box; joiners, variation selectors and skin
+/// tones no font has are dropped, as they only modify the emoji before them. The HTML and
+/// Markdown keep every character.
 struct Glyphs(Vec<Font>);
 
 impl Glyphs {
@@ -84,11 +90,12 @@ impl Glyphs {
         let covered = |c: char| {
             c.is_whitespace() || self.0.iter().any(|f| f.info().coverage.contains(c as u32))
         };
+        let modifier = |c: char| matches!(c as u32, 0x200C | 0x200D | 0xFE00..=0xFE0F | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F);
         let mut out = String::with_capacity(text.len());
         for c in text.chars() {
             if covered(c) {
                 out.push(if c == '\n' || c == '\r' { ' ' } else { c });
-            } else if !out.ends_with('·') {
+            } else if !modifier(c) && !out.ends_with('·') {
                 out.push('·');
             }
         }
@@ -162,7 +169,7 @@ fn headline(label: &str, c: &Change) -> [String; 4] {
 }
 
 fn view(brief: &Brief, glyphs: &Glyphs) -> View {
-    let parse = |t: &str| crate::decode::parse_rfc3339_ms(t).unwrap_or(0);
+    let parse = |t: &str| calendar::parse_rfc3339_ms(t).unwrap_or(0);
     let (from_ms, to_ms) = (parse(&brief.chart_from), parse(&brief.chart_to));
     let h = &brief.headline;
     let q = &brief.quality;

@@ -97,7 +97,7 @@ pub fn sparkline(points: &[Point], from_ms: i64, to_ms: i64) -> String {
 }
 
 fn entities(out: &mut String, rows: &[EntityRow], brief: &Brief) {
-    let parse = |t: &str| crate::decode::parse_rfc3339_ms(t).unwrap_or(0);
+    let parse = |t: &str| calendar::parse_rfc3339_ms(t).unwrap_or(0);
     let (from_ms, to_ms) = (parse(&brief.chart_from), parse(&brief.chart_to));
     out.push_str("<table><tr><th class=n>#</th><th>Entity</th><th class=n>Mentions</th><th class=n>vs previous</th><th class=n>Peak z</th><th>Velocity</th></tr>");
     for (i, r) in rows.iter().enumerate() {
