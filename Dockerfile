@@ -6,13 +6,14 @@
 #   docker build -t chatter .
 #   docker run --rm chatter run --help
 
-FROM rust:1.89-bookworm AS builder
+FROM rust:1.92-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY dataflows ./dataflows
+COPY crates ./crates
 COPY src ./src
 COPY benches ./benches
 COPY examples ./examples

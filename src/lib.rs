@@ -15,5 +15,5 @@ pub mod serve;
 pub mod settings;
 pub mod sink;
 
-/// The weekly brief (its own crate, `report/`, which builds without the engine).
+/// The weekly brief (its own crate, `crates/report/`, which builds without the engine).
 pub use chatter_report as report;

@@ -805,7 +805,7 @@ pub fn schemas_json() -> Result<serde_json::Value> {
     }
     Ok(serde_json::json!({
         "schema_version": SCHEMA_VERSION,
-        "note": "Column contract of the chatter lake (SPEC §3.3). Generated from lake/src/tables.rs (CHATTER_BLESS=1 cargo test --release -p chatter-lake schemas_match); that test keeps the two equal. Adding a nullable column is compatible; anything else needs a new version.",
+        "note": "Column contract of the chatter lake (SPEC §3.3). Generated from crates/lake/src/tables.rs (CHATTER_BLESS=1 cargo test --release -p chatter-lake schemas_match); that test keeps the two equal. Adding a nullable column is compatible; anything else needs a new version.",
         "tables": tables,
     }))
 }
@@ -849,7 +849,7 @@ mod tests {
     /// bump the version unless the change only adds a nullable column).
     #[test]
     fn schemas_match_the_written_contract() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/lake/v1.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/lake/v1.json");
         let generated = schemas_json().unwrap();
         if std::env::var_os("CHATTER_BLESS").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -860,7 +860,7 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
             written, generated,
-            "schemas/lake/v1.json and lake/src/tables.rs disagree"
+            "schemas/lake/v1.json and crates/lake/src/tables.rs disagree"
         );
         let comments = &generated["tables"]["comments"];
         let column = |name: &str| {
