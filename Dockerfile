@@ -1,9 +1,14 @@
 # chatter: a multi-stage build. The builder compiles the release binary (librdkafka is built
 # from source by rdkafka-sys: it needs a C toolchain, make, pkg-config and the OpenSSL
 # headers); the runtime image holds the binary, the example config and nothing else, and runs
-# as an unprivileged user.
+# as an unprivileged user (chatter, uid and gid 10001, named by number in USER so that the
+# host and Kubernetes' runAsNonRoot can tell it is not root).
 #
-#   docker build -t chatter .
+# Linted by ops/lint-docker.sh (hadolint, configured by .hadolint.yaml: apt packages are left
+# unpinned on purpose so that Debian's security updates flow in; the base images are pinned by
+# tag).
+#
+#   docker build --build-arg CHATTER_GIT_REV="$(git rev-parse --short=12 HEAD)" -t chatter .
 #   docker run --rm chatter run --help
 
 FROM rust:1.92-bookworm AS builder
@@ -11,7 +16,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# The revision `chatter --version` names (the image has no .git):
+#   docker build --build-arg CHATTER_GIT_REV="$(git rev-parse --short=12 HEAD)" -t chatter .
+ARG CHATTER_GIT_REV=unknown
+ENV CHATTER_GIT_REV=${CHATTER_GIT_REV}
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY dataflows ./dataflows
 COPY crates ./crates
 COPY src ./src
@@ -27,10 +36,11 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /var/lib/chatter --create-home chatter
+ && groupadd --system --gid 10001 chatter \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/chatter --create-home chatter
 COPY --from=builder /usr/local/bin/chatter /usr/local/bin/chatter
 COPY chatter.example.toml /etc/chatter/chatter.example.toml
-USER chatter
+USER 10001:10001
 WORKDIR /var/lib/chatter
 VOLUME ["/var/lib/chatter"]
 # /healthz and /readyz when the config sets [http] listen (ops/docker/chatter.toml does).

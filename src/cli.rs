@@ -22,11 +22,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `chatter --version`: the crate version, the git revision and the build date (`build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CHATTER_GIT_REV"),
+    ", built ",
+    env!("CHATTER_BUILD_DATE"),
+    ")"
+);
+
 /// chatter: streaming comment intelligence. Reads social-media comments and an entity
 /// catalog, incrementally maintains entity mentions, sentiment, per-window velocity and
 /// baselines, and emits velocity alerts (fired / updated / retracted) as JSON Lines.
 #[derive(Debug, Parser)]
-#[command(name = "chatter", version, propagate_version = true)]
+#[command(name = "chatter", version = VERSION, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

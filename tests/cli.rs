@@ -45,6 +45,42 @@ fn help_explains_the_commands() {
     }
 }
 
+/// `chatter --version` names the crate version, the git revision it was built from and the
+/// build date (build.rs).
+#[test]
+fn version_names_the_revision_and_the_build_date() {
+    let out = chatter().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let expected_start = format!("chatter {} (", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&expected_start), "{text}");
+    let inner = text[expected_start.len()..].trim_end_matches(')');
+    let (revision, date) = inner.split_once(", built ").expect("revision, built date");
+    let digits = date
+        .split('-')
+        .map(|p| p.parse::<u32>().ok())
+        .collect::<Vec<_>>();
+    assert!(
+        date.len() == 10 && digits.iter().all(Option::is_some),
+        "{date}"
+    );
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match git {
+        // Built from this checkout (cargo reruns build.rs when HEAD moves): its HEAD.
+        Ok(git) if git.status.success() && std::env::var_os("CHATTER_GIT_REV").is_none() => {
+            assert_eq!(
+                revision,
+                String::from_utf8_lossy(&git.stdout).trim(),
+                "{text}"
+            );
+        }
+        _ => assert!(!revision.is_empty(), "{text}"),
+    }
+}
+
 #[test]
 fn the_demo_runs_with_no_arguments_and_fires_alerts() {
     let dir = tempfile::tempdir().unwrap();

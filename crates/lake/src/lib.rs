@@ -524,8 +524,27 @@ pub fn load_snapshot(dir: &Path, full: bool) -> Result<Snapshot> {
     })
 }
 
+/// A manifest's file path must stay inside its snapshot: relative, with no `..`, no root and
+/// no empty part. A crafted or damaged manifest (a backup from elsewhere, say) could otherwise
+/// make verify, backup or restore read or write outside the lake.
+pub(crate) fn check_inside_snapshot(dir: &Path, listed: &str) -> Result<()> {
+    use std::path::Component;
+    let path = Path::new(listed);
+    let normal = !listed.is_empty()
+        && !listed.contains('\\')
+        && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !normal {
+        bail!(
+            "{}: the manifest lists {listed:?}, a path outside the snapshot: the manifest is damaged or crafted; restore from a backup you trust",
+            dir.join("manifest.json").display()
+        );
+    }
+    Ok(())
+}
+
 /// Checks one file of a snapshot against its manifest entry.
 pub fn verify_file(dir: &Path, file: &FileEntry, full: bool) -> Result<()> {
+    check_inside_snapshot(dir, &file.path)?;
     let path = dir.join(&file.path);
     let meta = std::fs::metadata(&path).map_err(|e| {
         anyhow!(
@@ -552,4 +571,36 @@ pub fn verify_file(dir: &Path, file: &FileEntry, full: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_paths_must_stay_inside_the_snapshot() {
+        let dir = Path::new("/lake/snapshots/0000000001");
+        for inside in ["comments/date=2021-01-04/part-0.parquet", "state.json"] {
+            assert!(check_inside_snapshot(dir, inside).is_ok(), "{inside}");
+        }
+        for outside in [
+            "../../../etc/passwd",
+            "/etc/passwd",
+            "a/../../b",
+            "",
+            "./x",
+            "a\\..\\b",
+        ] {
+            let error = check_inside_snapshot(dir, outside).unwrap_err().to_string();
+            assert!(error.contains("outside the snapshot"), "{outside}: {error}");
+        }
+        let crafted = FileEntry {
+            path: "../0000000002/state.json".into(),
+            table: "comments".into(),
+            rows: 0,
+            bytes: 0,
+            sha256: String::new(),
+        };
+        assert!(verify_file(dir, &crafted, false).is_err());
+    }
 }

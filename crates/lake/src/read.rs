@@ -401,6 +401,8 @@ impl SnapshotReader {
     fn check_files(&self, checksums: bool) -> Result<(), ReadError> {
         for file in &self.manifest.files {
             let path = self.dir.join(&file.path);
+            crate::check_inside_snapshot(&self.dir, &file.path)
+                .map_err(|e| corrupt(&self.dir.join("manifest.json"), e))?;
             let meta = std::fs::metadata(&path).map_err(|error| self.open_error(&path, error))?;
             if meta.len() != file.bytes {
                 let message = format!(
