@@ -342,12 +342,46 @@ pub(crate) fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
     }
 }
 
+/// The permission bits of a file that group or others may read (None: only its owner may).
+pub fn shared_mode(path: &Path) -> Result<Option<u32>> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Ok(Some(mode));
+        }
+    }
+    let _ = metadata;
+    Ok(None)
+}
+
 impl Config {
     /// Reads and parses a config file; errors name the file, line and key.
+    /// A config that holds a secret inline (a `[kafka.options]` password, say) must not be
+    /// readable by group or others; one that only names where secrets are (`env:`, `file:`)
+    /// may be.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("config {}", path.display()))
+        let config = Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
+        let inline = config.kafka.options.iter().find(|(key, value)| {
+            crate::kafka::is_secret(key)
+                && !value.starts_with("env:")
+                && !value.starts_with("file:")
+        });
+        if let Some((key, _)) = inline {
+            if let Some(mode) = shared_mode(path)? {
+                bail!(
+                    "config {} holds the secret kafka.options.\"{key}\" and may be read by group or others (mode {mode:o}): chmod 600 {}, or give the value as \"env:NAME\" or \"file:PATH\"",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        Ok(config)
     }
 
     /// Parses config text.

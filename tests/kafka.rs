@@ -1024,6 +1024,24 @@ fn check_print_redacts_secrets() {
         "[input]\nsource = \"kafka\"\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.username\" = \"svc\"\n\"sasl.password\" = \"hunter2\"\n\"ssl.key.password\" = \"env:CHATTER_TEST_KEY_PW\"\n",
     )
     .unwrap();
+    // A config holding a secret inline is refused while group or others may read it.
+    let out = chatter()
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("CHATTER_TEST_KEY_PW", "s3cret")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(
+        text.contains("kafka.options.\"sasl.password\"") && text.contains("chmod 600"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let out = chatter()
         .args(["check", "--print", "--config"])
         .arg(&config)

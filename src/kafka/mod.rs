@@ -109,6 +109,9 @@ fn resolve(key: &str, value: &str) -> Result<String> {
         });
     }
     if let Some(path) = value.strip_prefix("file:") {
+        if let Ok(Some(mode)) = crate::config::shared_mode(std::path::Path::new(path)) {
+            bail!("kafka.options.\"{key}\" = \"file:{path}\": the file may be read by group or others (mode {mode:o}): chmod 600 it");
+        }
         let text = std::fs::read_to_string(path).map_err(|error| {
             anyhow!("kafka.options.\"{key}\" = \"file:{path}\": cannot read the file ({error}): check the path and its permissions")
         })?;
@@ -873,6 +876,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "s3cret\n").unwrap();
+        let set_mode = |mode| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        set_mode(0o644);
+        let error = resolve("sasl.password", &format!("file:{}", file.display())).unwrap_err();
+        assert!(error.to_string().contains("chmod 600"), "{error}");
+        set_mode(0o600);
         assert_eq!(
             resolve("sasl.password", &format!("file:{}", file.display())).unwrap(),
             "s3cret"

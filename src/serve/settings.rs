@@ -140,18 +140,10 @@ fn check_token(token: &str, from: &str) -> Result<Secret> {
 /// Reads the token file, refusing one that group or others may read.
 fn read_token_file(path: &Path) -> Result<Secret> {
     let from = format!("http.token_file = {:?}", path.display().to_string());
-    let metadata = std::fs::metadata(path)
+    let shared = crate::config::shared_mode(path)
         .with_context(|| format!("cannot read {from}: give a file holding the token"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = metadata.permissions().mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "{from} may be read by group or others (mode {:o}): chmod 600 it",
-                mode & 0o777
-            );
-        }
+    if let Some(mode) = shared {
+        bail!("{from} may be read by group or others (mode {mode:o}): chmod 600 it");
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {from}"))?;
     check_token(text.trim(), &from)
