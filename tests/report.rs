@@ -281,19 +281,14 @@ fn bad_report_requests_fail_with_one_line_and_no_file() {
     assert!(leftovers.is_empty(), "no temporary file left");
 }
 
-/// Emoji, CJK and typst's own syntax in entity names and quoted comments: the PDF prints them
-/// from the embedded fallback fonts (no empty box, no `·` for what a font has), and a name
-/// with `#` stays text (the data reach typst as JSON, never as markup).
-#[test]
-fn emoji_and_cjk_print_in_the_pdf() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
+/// A lake in `dir` with one entity, RKT, named `name`: a quiet hour of one mention every ten
+/// minutes, then a burst of 40 comments in one window (text `burst`, `{i}` numbering them),
+/// which fires an alert, so the brief quotes the burst's comments as evidence.
+fn burst_lake(dir: &Path, name: &str, burst: &str) {
     let entity =
-        r##"{"id":"RKT","kind":"ticker","name":"東京ロケット 🚀 #moon","symbols":["RKT"]}"##;
+        serde_json::json!({"id": "RKT", "kind": "ticker", "name": name, "symbols": ["RKT"]});
     std::fs::write(dir.join("entities.jsonl"), format!("{entity}\n")).unwrap();
     let mut comments = String::new();
-    // A quiet hour of one mention every ten minutes, then a burst of 40 in one window: an
-    // alert, whose evidence quotes the burst's comments.
     for i in 0..52 {
         let (at, text) = if i < 12 {
             (
@@ -301,7 +296,7 @@ fn emoji_and_cjk_print_in_the_pdf() {
                 "$RKT quiet".to_string(),
             )
         } else {
-            let text = format!("$RKT 東京 火箭 로켓 🚀💎🙌 to the moon 👍🏽 #{i} #set text(red)");
+            let text = burst.replace("{i}", &i.to_string());
             (format!("2021-01-04T02:00:{:02}Z", i), text)
         };
         let line = serde_json::json!({
@@ -329,6 +324,74 @@ fn emoji_and_cjk_print_in_the_pdf() {
         ],
     );
     assert!(run.status.success(), "{}", stderr(&run));
+}
+
+/// Markup in an entity name and in quoted comments stays text: the HTML escapes it (no tag of
+/// the comment's reaches the page) and the Markdown escapes what would format, link or break
+/// a table.
+#[test]
+fn markup_in_names_and_quotes_stays_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    burst_lake(
+        dir,
+        "<script>alert(1)</script> | *Rocket* [x](http://e.test)",
+        "$RKT <img src=x onerror=alert({i})> **buy** | [link](javascript:alert(1)) & more",
+    );
+    let args = ["report", "--lake", "lake", "--week", "2021-W01", "-q"];
+    for out in ["brief.html", "brief.md"] {
+        let run = run_in(dir, &[&args[..], &["--out", out]].concat());
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let html = std::fs::read_to_string(dir.join("brief.html")).unwrap();
+    for raw in ["<script", "<img", "onerror=alert(12)>"] {
+        assert!(!html.contains(raw), "{raw} reached the HTML");
+    }
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the name, escaped"
+    );
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(51)&gt;"),
+        "the quote, escaped"
+    );
+    assert!(html.contains("&amp; more"));
+    let md = std::fs::read_to_string(dir.join("brief.md")).unwrap();
+    assert!(!md.contains("<script") && !md.contains("<img"), "{md}");
+    assert!(
+        md.contains(r"&lt;script&gt;alert(1)&lt;/script&gt; \| \*Rocket\* \[x\](http://e.test)"),
+        "{md}"
+    );
+    assert!(
+        md.contains(r"\*\*buy\*\* \| \[link\](javascript:alert(1))"),
+        "{md}"
+    );
+    // Every table row still has its columns: an escaped pipe splits nothing.
+    let top = md.split("## Top entities by mentions").nth(1).unwrap();
+    let row = top
+        .lines()
+        .find(|l| l.starts_with("| 1 |"))
+        .expect("the top row");
+    let header = top
+        .lines()
+        .find(|l| l.starts_with("| # |"))
+        .expect("the header");
+    let columns = |line: &str| line.replace(r"\|", "").matches('|').count();
+    assert_eq!(columns(row), columns(header), "{header}\n{row}");
+}
+
+/// Emoji, CJK and typst's own syntax in entity names and quoted comments: the PDF prints them
+/// from the embedded fallback fonts (no empty box, no `·` for what a font has), and a name
+/// with `#` stays text (the data reach typst as JSON, never as markup).
+#[test]
+fn emoji_and_cjk_print_in_the_pdf() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    burst_lake(
+        dir,
+        "東京ロケット 🚀 #moon",
+        "$RKT 東京 火箭 로켓 🚀💎🙌 to the moon 👍🏽 #{i} #set text(red)",
+    );
     let args = ["report", "--lake", "lake", "--week", "2021-W01", "-q"];
     let run = run_in(dir, &[&args[..], &["--out", "brief.pdf"]].concat());
     assert!(run.status.success(), "{}", stderr(&run));
