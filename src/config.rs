@@ -368,9 +368,7 @@ impl Config {
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let config = Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
         let inline = config.kafka.options.iter().find(|(key, value)| {
-            crate::kafka::is_secret(key)
-                && !value.starts_with("env:")
-                && !value.starts_with("file:")
+            crate::kafka::is_secret(key) && !crate::kafka::is_reference(value)
         });
         if let Some((key, _)) = inline {
             if let Some(mode) = shared_mode(path)? {

@@ -97,7 +97,8 @@ pub fn redact_options(options: &BTreeMap<String, String>) -> BTreeMap<String, St
         .collect()
 }
 
-fn is_reference(value: &str) -> bool {
+/// Whether an option's value names where its secret is (`env:NAME`, `file:PATH`).
+pub fn is_reference(value: &str) -> bool {
     value.starts_with("env:") || value.starts_with("file:")
 }
 
