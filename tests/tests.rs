@@ -12,3 +12,4 @@ mod runtime;
 mod schemas;
 mod serve;
 mod stream;
+mod stress;

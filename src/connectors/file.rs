@@ -4,6 +4,11 @@
 //! A read error (for example a truncated gzip stream) ends that input: the bytes read so far
 //! are delivered, the partial last line is reported as [`Line::Broken`] so that it becomes a
 //! dead letter, and reading continues with the next input.
+//!
+//! A line longer than `input.max_record_bytes` is never held whole: it is read as a stream,
+//! keeping its first `max_record_bytes` bytes and hashing all of them (sha256), and becomes an
+//! `oversize` dead letter marked truncated with its full length and digest. Memory stays bounded
+//! by the limit whatever the line's length.
 
 use crate::connectors::{CommentSource, EpochRead, Feed, Positions, SourceStats, SourceTable};
 use crate::decode::{Envelope, Provenance};
@@ -11,6 +16,7 @@ use crate::lake::{FilePosition, Manifest, SourcePositions, Sources};
 use anyhow::{bail, Context, Result};
 use dataflows::model::Position;
 use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -88,6 +94,14 @@ pub enum Line<'a> {
     Complete(&'a [u8]),
     /// The input failed inside this line; the bytes read so far and the error.
     Broken(&'a [u8], String),
+    /// Longer than the limit: skipped as a stream. `head` is its first `limit` bytes, `length`
+    /// its whole length and `sha256` the digest of all its bytes (both up to, not including,
+    /// its "\n": a "\r" before it counts, as `head -c -1` of the line would).
+    Oversize {
+        head: &'a [u8],
+        length: u64,
+        sha256: [u8; 32],
+    },
 }
 
 /// Lines of one input, numbered from 1.
@@ -157,35 +171,86 @@ impl LineReader {
         (self.line_number, self.consumed)
     }
 
-    /// The next line and its number, or None at the end.
-    pub fn next_line(&mut self) -> Option<(u64, Line<'_>)> {
+    /// The next line and its number, or None at the end. A line longer than `limit` bytes
+    /// is skipped as a stream and returned as [`Line::Oversize`] with its first `limit` bytes.
+    pub fn next_line(&mut self, limit: usize) -> Option<(u64, Line<'_>)> {
         if self.done {
             return None;
         }
-        let line = &mut self.buffer;
-        line.clear();
-        match self.reader.read_until(b'\n', line) {
-            Ok(0) => {
-                self.done = true;
-                None
-            }
-            Ok(n) => {
-                self.consumed += n as u64;
-                self.line_number += 1;
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
+        self.buffer.clear();
+        // Held whole up to the limit plus a "\r\n"; past that, only hashed.
+        let keep = limit.saturating_add(2);
+        let mut hasher: Option<Sha256> = None;
+        let mut length = 0u64;
+        let mut ended = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    self.done = true;
+                    self.line_number += 1;
+                    self.buffer.truncate(limit);
+                    return Some((
+                        self.line_number,
+                        Line::Broken(&self.buffer, error.to_string()),
+                    ));
                 }
-                Some((self.line_number, Line::Complete(line)))
+            };
+            if available.is_empty() {
+                break;
             }
-            Err(error) => {
-                self.done = true;
-                self.line_number += 1;
-                Some((self.line_number, Line::Broken(line, error.to_string())))
+            let (chunk, found) = match memchr::memchr(b'\n', available) {
+                Some(at) => (&available[..=at], true),
+                None => (available, false),
+            };
+            let taken = chunk.len();
+            length += taken as u64;
+            // The digest and length cover the line without its "\n".
+            let content = &chunk[..taken - usize::from(found)];
+            match hasher.as_mut() {
+                Some(hasher) => hasher.update(content),
+                None if self.buffer.len() + taken <= keep => self.buffer.extend_from_slice(chunk),
+                None => {
+                    let mut started = Sha256::new();
+                    started.update(&self.buffer);
+                    started.update(content);
+                    let room = limit.saturating_sub(self.buffer.len());
+                    self.buffer.extend_from_slice(&chunk[..room.min(taken)]);
+                    self.buffer.truncate(limit);
+                    hasher = Some(started);
+                }
+            }
+            self.reader.consume(taken);
+            if found {
+                ended = true;
+                break;
             }
         }
+        if length == 0 {
+            self.done = true;
+            return None;
+        }
+        self.consumed += length;
+        self.line_number += 1;
+        if let Some(hasher) = hasher {
+            return Some((
+                self.line_number,
+                Line::Oversize {
+                    head: &self.buffer,
+                    length: length - u64::from(ended),
+                    sha256: hasher.finalize().into(),
+                },
+            ));
+        }
+        let line = &mut self.buffer;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        Some((self.line_number, Line::Complete(line)))
     }
 }
 
@@ -321,7 +386,7 @@ impl CommentSource for FileSource {
         let name = spec.name();
         let mut reader = LineReader::open(&spec, Arc::default())?;
         let mut entities = 0;
-        while let Some((line, bytes)) = reader.next_line() {
+        while let Some((line, bytes)) = reader.next_line(feed.limits.max_record_bytes) {
             let provenance = || Provenance::File {
                 input: name.clone(),
                 line,
@@ -332,6 +397,11 @@ impl CommentSource for FileSource {
             };
             match bytes {
                 Line::Broken(bytes, error) => feed.truncated(&provenance(), bytes, &error),
+                Line::Oversize {
+                    head,
+                    length,
+                    sha256,
+                } => feed.oversize(&provenance(), head, length, &sha256),
                 Line::Complete(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
                 Line::Complete(bytes) => {
                     entities += u64::from(feed.entity(position, provenance, Envelope::Line(bytes)));
@@ -365,7 +435,7 @@ impl CommentSource for FileSource {
                 break;
             };
             let input = *input;
-            let Some((line, bytes)) = reader.next_line() else {
+            let Some((line, bytes)) = reader.next_line(feed.limits.max_record_bytes) else {
                 self.complete_current(feed);
                 continue;
             };
@@ -389,6 +459,11 @@ impl CommentSource for FileSource {
                     feed.truncated(&provenance(), bytes, &error);
                     tracing::warn!(input = %name, line, %error, "input truncated; continuing with the next input");
                 }
+                Line::Oversize {
+                    head,
+                    length,
+                    sha256,
+                } => feed.oversize(&provenance(), head, length, &sha256),
                 Line::Complete(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
                 Line::Complete(bytes) => {
                     let position = Position {
@@ -467,10 +542,10 @@ mod tests {
         let mut reader =
             LineReader::open(&InputSpec::File(path.to_path_buf()), Arc::default()).unwrap();
         let mut out = Vec::new();
-        while let Some((_, line)) = reader.next_line() {
+        while let Some((_, line)) = reader.next_line(1 << 20) {
             out.push(match line {
                 Line::Complete(bytes) => Ok(bytes.to_vec()),
-                Line::Broken(bytes, _) => Err(bytes.to_vec()),
+                Line::Broken(bytes, _) | Line::Oversize { head: bytes, .. } => Err(bytes.to_vec()),
             });
         }
         out
@@ -502,6 +577,84 @@ mod tests {
         let got = lines(&gz);
         assert!(got.len() > 100 && got.len() < 10_000, "{}", got.len());
         assert!(matches!(got.last(), Some(Err(_))), "truncation is reported");
+    }
+
+    /// (line number, kept bytes, full length, sha256) of every oversize line; other lines are
+    /// checked to come through whole.
+    fn oversize_lines(bytes: &[u8], limit: usize) -> Vec<(u64, Vec<u8>, u64, [u8; 32])> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        std::fs::write(&path, bytes).unwrap();
+        let mut reader = LineReader::open(&InputSpec::File(path), Arc::default()).unwrap();
+        let mut out = Vec::new();
+        let mut total = 0;
+        while let Some((number, line)) = reader.next_line(limit) {
+            total += 1;
+            match line {
+                Line::Oversize {
+                    head,
+                    length,
+                    sha256,
+                } => out.push((number, head.to_vec(), length, sha256)),
+                Line::Complete(bytes) => assert!(bytes.len() <= limit, "line {number}"),
+                Line::Broken(..) => panic!("line {number} broken"),
+            }
+        }
+        assert_eq!(
+            total,
+            bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+        );
+        assert_eq!(
+            reader.position().1,
+            bytes.len() as u64,
+            "every byte is consumed"
+        );
+        out
+    }
+
+    #[test]
+    fn an_oversize_line_is_skipped_as_a_stream_keeping_its_start_length_and_digest() {
+        // Lines longer than the reader's 1 MiB buffer, at the end with and without "\n", with
+        // "\r\n", and lines just at the limit (kept whole) between them.
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let limit = 1000;
+        let at_limit = vec![b'x'; limit];
+        let mut input = Vec::new();
+        for part in [
+            &at_limit[..],
+            b"\n",
+            &big,
+            b"\r\n",
+            b"{}\n",
+            &at_limit,
+            b"\r\n",
+            &big,
+        ] {
+            input.extend_from_slice(part);
+        }
+        let got = oversize_lines(&input, limit);
+        let mut with_cr = big.clone();
+        with_cr.push(b'\r');
+        let expect = |n: u64, line: &[u8]| {
+            (
+                n,
+                line[..limit].to_vec(),
+                line.len() as u64,
+                Sha256::digest(line).into(),
+            )
+        };
+        assert_eq!(got, vec![expect(2, &with_cr), expect(5, &big)]);
+        // Just over the limit, and over it only by a "\r\n" (which does not count).
+        let mut small = vec![b'y'; limit + 3];
+        small.extend_from_slice(b"\n");
+        small.extend_from_slice(&at_limit);
+        small.extend_from_slice(b"\r\n");
+        let got = oversize_lines(&small, limit);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0, got[0].2), (1, limit as u64 + 3));
     }
 
     #[test]

@@ -180,6 +180,25 @@ impl DeadLetterPath<'_> {
     }
 }
 
+/// The dead-letter detail of a record skipped for its size. It starts with the words of an
+/// `oversize` rejection of a record held whole and adds `truncated` (the raw bytes are the
+/// first `kept`), the full length and the digest; `chatter replay` leaves such letters out.
+pub fn oversize_detail(length: u64, limit: usize, kept: usize, sha256: &[u8]) -> String {
+    format!(
+        "record is {length} bytes, the limit is {limit} (input.max_record_bytes); {TRUNCATED_MARK} to the first {kept} bytes; sha256 {}",
+        chatter_lake::tables::hex(sha256)
+    )
+}
+
+/// Marks a dead letter whose raw bytes are only the start of the record.
+const TRUNCATED_MARK: &str = "truncated";
+
+/// Whether a dead letter's raw bytes are only the start of its record ([`oversize_detail`]).
+pub fn is_truncated(reason: &str, detail: &str) -> bool {
+    reason == Reason::Oversize.code()
+        && detail.contains(&format!("; {TRUNCATED_MARK} to the first "))
+}
+
 /// What a source hands records to: the graph's inputs behind the one decode path.
 pub struct Feed<'a> {
     pub(crate) worker: &'a mut timely::worker::Worker,
@@ -261,6 +280,22 @@ impl Feed<'_> {
         let reason = Reason::TruncatedInput;
         self.dead
             .write(index, self.epoch, provenance, reason, &detail, bytes);
+    }
+
+    /// A record longer than `input.max_record_bytes`, skipped unread past its first
+    /// `head.len()` bytes: an `oversize` dead letter marked truncated, holding that head, the
+    /// full length and the sha256 of the whole record.
+    pub fn oversize(&mut self, provenance: &Provenance, head: &[u8], length: u64, sha256: &[u8]) {
+        let detail = oversize_detail(length, self.limits.max_record_bytes, head.len(), sha256);
+        let index = self.worker.index();
+        self.dead.write(
+            index,
+            self.epoch,
+            provenance,
+            Reason::Oversize,
+            &detail,
+            head,
+        );
     }
 
     /// The event-time clock leaves `source` out until its next record (SPEC §2.4).

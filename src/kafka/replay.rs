@@ -4,7 +4,9 @@
 //! original bytes, to the topic it came from (the `chatter.source.topic` header) or `--to`,
 //! keyed by its comment id. From a lake: the current snapshot's `dead_letters` rows are written
 //! as JSON Lines for the file source. Messages the DLQ holds cut (`chatter.truncated_from`) are
-//! not replayed from the topic: replay them from the lake, which keeps them whole.
+//! not replayed from the topic: replay them from the lake, which keeps them whole. A file line
+//! longer than `input.max_record_bytes` was never held whole (its dead letter keeps the start,
+//! the length and a sha256): it is not replayed from either.
 
 use anyhow::{bail, Context, Result};
 use rdkafka::config::ClientConfig;
@@ -179,9 +181,16 @@ pub fn from_lake(lake: &Path, reason: Option<&str>, out: &Path) -> Result<Replay
                 .column_by_name("reason")
                 .and_then(|c| arrow_cast::cast(c, &arrow_schema::DataType::Utf8).ok());
             let raws = batch.column_by_name("raw").cloned();
-            let (Some(reasons), Some(raws)) = (reasons, raws) else {
-                bail!("{} has no reason/raw columns", entry.path);
+            let errors = batch
+                .column_by_name("error")
+                .and_then(|c| arrow_cast::cast(c, &arrow_schema::DataType::Utf8).ok());
+            let (Some(reasons), Some(raws), Some(errors)) = (reasons, raws, errors) else {
+                bail!("{} has no reason/raw/error columns", entry.path);
             };
+            let errors = errors
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .context("error column")?;
             let reasons = reasons
                 .as_any()
                 .downcast_ref::<StringArray>()
@@ -193,6 +202,13 @@ pub fn from_lake(lake: &Path, reason: Option<&str>, out: &Path) -> Result<Replay
             for row in 0..batch.num_rows() {
                 if reason.is_some_and(|r| reasons.value(row) != r) {
                     *done.skipped.entry("other reason").or_default() += 1;
+                    continue;
+                }
+                if crate::connectors::is_truncated(reasons.value(row), errors.value(row)) {
+                    *done
+                        .skipped
+                        .entry("only its start was kept (longer than input.max_record_bytes)")
+                        .or_default() += 1;
                     continue;
                 }
                 let raw = raws.value(row);

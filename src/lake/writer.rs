@@ -55,6 +55,16 @@ struct CatalogStage {
 struct Inner {
     /// Dead letters of decoding by worker, with the epoch of their input record.
     dead_letters: BTreeMap<usize, Vec<(u64, DeadLetterRecord)>>,
+    /// About how much memory `dead_letters` holds.
+    dead_letter_bytes: usize,
+}
+
+/// About how much memory a held dead letter takes.
+fn held_bytes(record: &DeadLetterRecord) -> usize {
+    std::mem::size_of::<(u64, DeadLetterRecord)>()
+        + record.raw.len()
+        + record.error.len()
+        + record.source.len()
 }
 
 /// A worker's input positions as of an epoch (Kafka: next offsets of its partitions).
@@ -62,6 +72,9 @@ pub type PositionsFn = Box<dyn FnMut(u64) -> Vec<KafkaPosition>>;
 
 /// How a dead letter's source is named: (source index, offset) → provenance.
 pub type ProvenanceFn = Arc<dyn Fn(u32, u64) -> String + Send + Sync>;
+
+/// Dead letters held for the next snapshot past which one is taken early.
+pub const DEAD_LETTERS_HELD_BYTES: usize = 8 << 20;
 
 /// The lake writer shared by the workers of this process.
 pub struct LakeShared {
@@ -101,11 +114,19 @@ impl LakeShared {
     /// Records a dead letter of decoding (read by `worker`) for the next snapshot that
     /// covers `epoch`.
     pub fn dead_letter(&self, worker: usize, epoch: u64, record: DeadLetterRecord) {
-        self.lock()
+        let mut inner = self.lock();
+        inner.dead_letter_bytes += held_bytes(&record);
+        inner
             .dead_letters
             .entry(worker)
             .or_default()
             .push((epoch, record));
+    }
+
+    /// About how many bytes of dead letters wait for a snapshot (worker 0 asks for one early
+    /// when they pass [`DEAD_LETTERS_HELD_BYTES`], so a flood of bad input keeps memory flat).
+    pub fn held_dead_letter_bytes(&self) -> usize {
+        self.lock().dead_letter_bytes
     }
 
     /// Takes `worker`'s dead letters of epochs up to `epoch`.
@@ -118,6 +139,8 @@ impl LakeShared {
             .into_iter()
             .partition(|(at, _)| *at <= epoch);
         *all = later;
+        let taken: usize = now.iter().map(|(_, record)| held_bytes(record)).sum();
+        inner.dead_letter_bytes = inner.dead_letter_bytes.saturating_sub(taken);
         now.into_iter().map(|(_, record)| record).collect()
     }
 

@@ -484,7 +484,9 @@ impl<'a> WorkerLoop<'a> {
     }
 
     /// Worker 0 asks for a snapshot of this epoch when one is due: every snapshot interval,
-    /// and at the last epoch.
+    /// at the last epoch, and early when this process holds over
+    /// [`DEAD_LETTERS_HELD_BYTES`](crate::lake::writer::DEAD_LETTERS_HELD_BYTES) of dead
+    /// letters for the lake (a flood of bad input: the snapshot writes them out).
     fn request_snapshot(&mut self) {
         let Some(lake) = self.control.lake.as_ref().filter(|_| self.index == 0) else {
             return;
@@ -508,6 +510,9 @@ impl<'a> WorkerLoop<'a> {
             !nothing_new && !others_failed
         } else {
             self.last_snapshot.elapsed() >= lake.interval
+                || (!self.snapshots.in_flight()
+                    && lake.shared.held_dead_letter_bytes()
+                        >= crate::lake::writer::DEAD_LETTERS_HELD_BYTES)
         };
         if !due {
             return;

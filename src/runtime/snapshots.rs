@@ -146,6 +146,11 @@ impl Snapshots {
         self.fresh.take()
     }
 
+    /// Whether a requested snapshot is not yet published.
+    pub fn in_flight(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Whether a requested snapshot's epoch is finished (it can be published).
     pub fn ready(&self, graph: &Graph) -> bool {
         self.pending

@@ -423,7 +423,8 @@ impl Write for Hashing {
 }
 
 /// Hex SHA-256 of a digest.
-fn hex(digest: &[u8]) -> String {
+/// Lower-case hex of a digest.
+pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
