@@ -40,6 +40,11 @@ pub const VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines on stderr are written: `human` text, or `json` (one object a line, for log
+    /// shippers; chatter's own lines become INFO events too). Levels per module with RUST_LOG,
+    /// e.g. `RUST_LOG=info,chatter::kafka=debug` (default: warn; info with json).
+    #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Human)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,21 +308,15 @@ pub struct CheckArgs {
 /// Parses arguments, runs, and maps errors to exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CHATTER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    crate::logging::init(cli.log_format);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Stopped(why)) => {
-            eprintln!("chatter: {why}");
+            crate::say!("{why}");
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("chatter: error: {error}");
+            crate::logging::fail("fatal", &format!("{error}"));
             ExitCode::from(error.exit_code())
         }
     }
@@ -333,8 +332,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Check(args) => check(args),
         Command::Backup(args) => {
             let manifest = crate::lake::backup::backup(&args.lake, &args.to)?;
-            eprintln!(
-                "chatter: backed up snapshot {} of {} ({} files, {} bytes, checksums verified) to {}",
+            crate::say!(
+                "backed up snapshot {} of {} ({} files, {} bytes, checksums verified) to {}",
                 manifest.id,
                 args.lake.display(),
                 manifest.files.len() + 1,
@@ -345,8 +344,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Restore(args) => {
             let manifest = crate::lake::backup::restore(&args.from, &args.lake, args.force)?;
-            eprintln!(
-                "chatter: installed snapshot {} (frontier {}, watermark {}) from {} into {}: the next `chatter run --lake {}` resumes from it",
+            crate::say!(
+                "installed snapshot {} (frontier {}, watermark {}) from {} into {}: the next `chatter run --lake {}` resumes from it",
                 manifest.id,
                 manifest.frontier,
                 manifest.watermark,
@@ -420,8 +419,8 @@ fn generate(args: GenArgs) -> Result<()> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        eprintln!(
-            "chatter: produced {} comment messages ({} tombstones) to {url} and {} entities in {:.2} s ({:.0}/s)",
+        crate::say!(
+            "produced {} comment messages ({} tombstones) to {url} and {} entities in {:.2} s ({:.0}/s)",
             produced.comments,
             produced.tombstones,
             produced.entities,
@@ -433,8 +432,8 @@ fn generate(args: GenArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_default();
     let summary = gen::write_dir(&config, &out)
         .with_context(|| format!("cannot write the generated files to {}", out.display()))?;
-    eprintln!(
-        "chatter: wrote {} and {}: {} comments, {} edits, {} deletes, {} late, {} malformed, {} bursts",
+    crate::say!(
+        "wrote {} and {}: {} comments, {} edits, {} deletes, {} late, {} malformed, {} bursts",
         out.join("comments.jsonl").display(),
         out.join("entities.jsonl").display(),
         summary.comments,
@@ -488,8 +487,8 @@ fn replay(args: ReplayArgs) -> Result<()> {
         .map(|(why, n)| format!("{n} {why}"))
         .collect::<Vec<_>>()
         .join(", ");
-    eprintln!(
-        "chatter: {} {} dead letter(s) to {target}{}",
+    crate::say!(
+        "{} {} dead letter(s) to {target}{}",
         if args.dry_run {
             "would replay"
         } else {
@@ -574,8 +573,8 @@ fn report(args: ReportArgs) -> Result<()> {
     progress.finish();
     let brief = usage(result)?;
     if !args.quiet {
-        eprintln!(
-            "chatter: wrote {} ({}: {} comments, {} mentions, {} alerts; snapshot {})",
+        crate::say!(
+            "wrote {} ({}: {} comments, {} mentions, {} alerts; snapshot {})",
             args.out.display(),
             brief.period,
             crate::report::format::number(brief.headline.comments.value),
@@ -643,8 +642,8 @@ fn check(args: CheckArgs) -> Result<()> {
             toml::to_string_pretty(&shown).context("cannot print the config")?
         );
     }
-    eprintln!(
-        "chatter: {} is valid: {} s windows, baseline of {}, lateness {} s, retention {} s, {} input file(s)",
+    crate::say!(
+        "{} is valid: {} s windows, baseline of {}, lateness {} s, retention {} s, {} input file(s)",
         args.config.display(),
         params.window_ms / 1000,
         params.baseline_windows,
@@ -785,8 +784,8 @@ fn run(args: RunArgs) -> Result<()> {
             seed: 42,
             ..GenConfig::default()
         };
-        eprintln!(
-            "chatter: no input given: running the bundled demo ({} synthetic comments with {} injected bursts, generated into {}). Try `chatter run --help`.",
+        crate::say!(
+            "no input given: running the bundled demo ({} synthetic comments with {} injected bursts, generated into {}). Try `chatter run --help`.",
             demo.comments,
             demo.bursts,
             dir.display()
@@ -859,8 +858,8 @@ fn run(args: RunArgs) -> Result<()> {
             settings.params.clone(),
         ))?;
         let addr = usage(crate::serve::serve(serve, handle.clone()))?;
-        eprintln!(
-            "chatter: serving http://{addr}/ (the dashboard; the API under /api/v1/, /metrics, /healthz, /readyz)"
+        crate::say!(
+            "serving http://{addr}/ (the dashboard; the API under /api/v1/, /metrics, /healthz, /readyz)"
         );
         served = Some(addr);
     }
@@ -871,23 +870,23 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let summary = result?;
     if let (Some(root), Some(manifest)) = (&lake_root, &summary.last_snapshot) {
-        eprintln!(
-            "chatter: lake {}/current = snapshot {} (read it with pandas.read_parquet(\"{}/current/mentions\"))",
+        crate::say!(
+            "lake {}/current = snapshot {} (read it with pandas.read_parquet(\"{}/current/mentions\"))",
             root.display(),
             manifest.id,
             root.display()
         );
     }
-    eprintln!("chatter: {}", summary.line());
+    crate::say!("{}", summary.line());
     if summary.suppressed > 0 {
-        eprintln!(
-            "chatter: {} alert event(s) for old windows were kept out of the alerts topic while catching up (they are in the lake's alerts table)",
+        crate::say!(
+            "{} alert event(s) for old windows were kept out of the alerts topic while catching up (they are in the lake's alerts table)",
             summary.suppressed
         );
     }
     let dead: u64 = summary.dead_letters.values().sum();
     if dead > 0 && dead_path.as_os_str() != "/dev/null" {
-        eprintln!("chatter: dead letters are in {}", dead_path.display());
+        crate::say!("dead letters are in {}", dead_path.display());
     }
     if let Some(path) = &args.summary_json {
         write_summary_json(path, &summary, workers)?;
@@ -905,7 +904,7 @@ fn keep_serving_until_signal(addr: std::net::SocketAddr) -> Result<(), Error> {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::Failed(anyhow::anyhow!("cannot install a signal handler: {e}")))?;
     }
-    eprintln!("chatter: the run is over; still serving http://{addr}/ (Ctrl-C or SIGTERM stops)");
+    crate::say!("the run is over; still serving http://{addr}/ (Ctrl-C or SIGTERM stops)");
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

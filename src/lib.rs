@@ -10,6 +10,7 @@ pub mod gen;
 pub mod health;
 pub mod kafka;
 pub mod lake;
+pub mod logging;
 pub mod runtime;
 pub mod serve;
 pub mod settings;

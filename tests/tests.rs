@@ -6,6 +6,7 @@ mod common;
 mod kafka;
 mod lake;
 mod lake_read;
+mod logging;
 mod real_data;
 mod report;
 mod runtime;

@@ -154,7 +154,30 @@ impl ClientState {
     }
 }
 
+/// librdkafka's own log lines, as `tracing` events of target `librdkafka`. Its error-level
+/// lines (a failed connection, say) are WARN: the same failures reach the error callback,
+/// which logs them as ERROR events of kind `kafka_client`, counted once.
+fn librdkafka_log(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as Level;
+    match level {
+        Level::Emerg | Level::Alert | Level::Critical => {
+            tracing::error!(target: "librdkafka", kind = "kafka_client", facility, "librdkafka: {message}")
+        }
+        Level::Error | Level::Warning => {
+            tracing::warn!(target: "librdkafka", facility, "librdkafka: {message}")
+        }
+        Level::Notice | Level::Info => {
+            tracing::info!(target: "librdkafka", facility, "librdkafka: {message}")
+        }
+        Level::Debug => tracing::debug!(target: "librdkafka", facility, "librdkafka: {message}"),
+    }
+}
+
 impl ClientContext for ClientState {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(level, facility, message);
+    }
+
     fn stats(&self, statistics: rdkafka::Statistics) {
         // Brokers learned from metadata have node ids >= 0 (the bootstrap entries have -1).
         let learned: Vec<&rdkafka::statistics::Broker> = statistics
@@ -187,7 +210,7 @@ impl ClientContext for ClientState {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::error!(%error, reason, "Kafka client error");
+        tracing::error!(kind = "kafka_client", %error, reason, "Kafka client error");
         // "All brokers are down" follows the error that says why (e.g. a failed
         // authentication): keep the reason.
         let generic = matches!(
@@ -526,7 +549,11 @@ fn permanent(error: &KafkaError) -> bool {
 #[derive(Default, Clone)]
 pub struct SinkContext(Arc<SinkState>);
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(level, facility, message);
+    }
+}
 
 impl ProducerContext for SinkContext {
     type DeliveryOpaque = ();
@@ -554,7 +581,7 @@ impl ProducerContext for SinkContext {
                     }
                 }
                 state.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(topic = message.topic(), %error, "a message could not be delivered");
+                tracing::error!(kind = "kafka_delivery", topic = message.topic(), %error, "a message could not be delivered");
                 if let Ok(mut slot) = state.last_error.lock() {
                     *slot = Some(format!("{}: {error}", message.topic()));
                 }
@@ -664,7 +691,7 @@ impl Sinks {
                 }
                 Err((error, _)) => {
                     self.context().failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(topic, %error, "cannot produce a message");
+                    tracing::error!(kind = "kafka_produce", topic, %error, "cannot produce a message");
                     return;
                 }
             }
@@ -775,7 +802,7 @@ impl Sinks {
                                 *self.producer.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                             }
                             Err(error) => {
-                                tracing::error!(%error, "cannot start a new producer session")
+                                tracing::error!(kind = "kafka_session", %error, "cannot start a new producer session")
                             }
                         }
                     }

@@ -153,7 +153,7 @@ impl LakeShared {
             .and_then(|bytes| Ok(std::fs::write(dir.join(name), bytes)?));
         if let Err(error) = result {
             // finalize reports the missing stage file as the snapshot's failure.
-            tracing::error!(%error, snapshot = id, "cannot write the stage file {name}");
+            tracing::error!(kind = "lake_write", %error, snapshot = id, "cannot write the stage file {name}");
         }
     }
 

@@ -360,9 +360,12 @@ impl<'a> WorkerLoop<'a> {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
-                eprintln!(
-                    "chatter: error: worker {}: {error:#}; stopping after a last snapshot",
-                    self.index
+                crate::logging::fail(
+                    "worker",
+                    &format!(
+                        "worker {}: {error:#}; stopping after a last snapshot",
+                        self.index
+                    ),
                 );
                 self.control.stop.store(true, Ordering::SeqCst);
                 self.source_error.get_or_insert(error);

@@ -306,8 +306,8 @@ fn run_with(
     let plan = lake.as_ref().and_then(|l| l.plan.clone());
     if let Some(plan) = &plan {
         let manifest = &plan.snapshot.manifest;
-        eprintln!(
-            "chatter: resuming from snapshot {} in {} (watermark {}, {} comments; input at line {})",
+        crate::say!(
+            "resuming from snapshot {} in {} (watermark {}, {} comments; input at line {})",
             manifest.id,
             plan.snapshot.dir.display(),
             manifest.watermark,
@@ -524,8 +524,8 @@ fn execute(
     // events may go), and turn a lost peer into one clear error.
     let joined = Arc::new(AtomicBool::new(settings.cluster.is_none()));
     let aside = settings.cluster.as_ref().map(|cluster| {
-        eprintln!(
-            "chatter: process {} of {}: joining the cluster ({}); this waits until every process has started",
+        crate::say!(
+            "process {} of {}: joining the cluster ({}); this waits until every process has started",
             cluster.process,
             cluster.hosts.len(),
             cluster.hosts.join(", ")
@@ -559,8 +559,8 @@ fn execute(
     let guards =
         guards.map_err(|error| anyhow!("cannot start {workers} timely worker(s): {error}"))?;
     if let Some(cluster) = &settings.cluster {
-        eprintln!(
-            "chatter: process {} of {}: the cluster is complete",
+        crate::say!(
+            "process {} of {}: the cluster is complete",
             cluster.process,
             cluster.hosts.len()
         );
@@ -633,10 +633,13 @@ fn exit_on_lost_peer() {
                 tracing::info!(cause, "a peer process closed its connection after the run");
                 std::process::exit(0);
             }
-            eprintln!(
-                "chatter: error: lost the connection to another process of the cluster ({cause}); \
+            crate::logging::fail(
+                "cluster",
+                &format!(
+                    "lost the connection to another process of the cluster ({cause}); \
                  this process stops as well. Restart every process: they resume from the lake's \
                  last snapshot"
+                ),
             );
             std::process::exit(1);
         }
@@ -651,8 +654,8 @@ fn exit_on_stop_while_joining(stop: Arc<AtomicBool>, joined: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         while !joined.load(Ordering::Acquire) {
             if stop.load(Ordering::SeqCst) {
-                eprintln!(
-                    "chatter: stopped (SIGTERM/SIGINT) while joining the cluster: nothing was read or written"
+                crate::say!(
+                    "stopped (SIGTERM/SIGINT) while joining the cluster: nothing was read or written"
                 );
                 std::process::exit(0);
             }

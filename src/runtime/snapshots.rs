@@ -216,7 +216,7 @@ impl Snapshots {
                     self.last = Some(manifest);
                 }
                 Err(error) => {
-                    eprintln!("chatter: error: {error:#}");
+                    crate::logging::fail("snapshot", &format!("{error:#}"));
                     // Stop at the next epoch boundary; the run fails with this error.
                     stop.store(true, Ordering::SeqCst);
                     self.error = Some(error);

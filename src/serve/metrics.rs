@@ -79,6 +79,11 @@ impl Metrics {
             "Requests answered 429 (http.rate_limit)",
             rate_limited.clone(),
         );
+        registry.register(
+            "chatter_errors",
+            "ERROR log events, by kind (docs/api.md lists the kinds; the log line says what failed)",
+            crate::logging::errors().clone(),
+        );
         registry.register_collector(Box::new(StatusCollector {
             run,
             memory_limit: memory_limit.or_else(cgroup_memory_limit),
