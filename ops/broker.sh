@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Kafka-API broker on 127.0.0.1 for tests and local runs: tansu (crates.io), installed
 # on first use into a cache outside the repo (~/.cache/chatter/tansu; CHATTER_CACHE moves it).
-# The first install compiles it: about 17 minutes on 2 cores.
+# The first install compiles it (at opt-level 1, see install below): minutes, once.
 #
 #   ops/broker.sh install                      install tansu if missing; print its path
 #   ops/broker.sh start DIR [PORT] [memory|sqlite]
@@ -32,9 +32,16 @@ usage() {
 install() {
   if [ ! -x "$bin" ]; then
     command -v cargo >/dev/null || { echo "ops/broker.sh: cargo is missing: install Rust (rustup.rs)" >&2; exit 2; }
-    echo "ops/broker.sh: installing tansu into $cache/tansu (first time: about 8 minutes)" >&2
+    echo "ops/broker.sh: installing tansu into $cache/tansu (first time only: several minutes)" >&2
     mkdir -p "$cache/tansu"
-    cargo install tansu --locked --features libsql,dynostore --root "$cache/tansu" >&2
+    # At opt-level 1 with many codegen units and no debug info: far quicker to build than the
+    # default release profile, and still fast enough that the broker is not what a test or a
+    # benchmark measures (CHATTER_TANSU_OPT_LEVEL=3 for the default).
+    CARGO_PROFILE_RELEASE_OPT_LEVEL="${CHATTER_TANSU_OPT_LEVEL:-1}" CARGO_PROFILE_RELEASE_LTO=false \
+      CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_RELEASE_DEBUG=false \
+      cargo install tansu --locked --features libsql,dynostore --root "$cache/tansu" \
+      --target-dir "$cache/tansu-build" >&2
+    rm -rf "$cache/tansu-build"
   fi
 }
 

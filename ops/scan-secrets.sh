@@ -26,7 +26,8 @@ baseline=.secrets.baseline
 cache=${CHATTER_CACHE:-$HOME/.cache/chatter}
 # Paths never scanned. The same regex is recorded in the baseline's filters, so that a
 # `detect-secrets scan --baseline .secrets.baseline` run by hand skips them too.
-exclude='^(web/node_modules/|target/)|^(Cargo\.lock|web/package-lock\.json|\.secrets\.baseline)$|\.(ttf|otf|png|parquet)$'
+# fuzz/corpus/manifest_parse holds manifests whose sha256 checksums look like hex secrets.
+exclude='^(web/node_modules/|target/|fuzz/corpus/manifest_parse/)|^((fuzz/)?Cargo\.lock|web/package-lock\.json|\.secrets\.baseline)$|\.(ttf|otf|png|parquet)$'
 
 mode=check
 case "${1:-}" in

@@ -7,8 +7,10 @@
 # ~/.cache/chatter; override the place with CHATTER_CACHE), the HTTP API's contract test
 # (schemathesis, same venv), the dashboard in headless chromium (playwright-core from npm into
 # web/node_modules), the Prometheus rules (promtool), the Dockerfile and compose file (hadolint,
-# dclint), and the dependencies (cargo-audit against ../shared/advisory-db, cargo-deny:
-# ops/audit.sh, tools built once into ~/.cache/chatter/tools).
+# dclint), the dependencies (cargo-audit against ../shared/advisory-db, cargo-deny:
+# ops/audit.sh), a short fuzzing run of every parser (ops/fuzz.sh, nightly), and line coverage
+# (cargo-tarpaulin: at least 80% overall and 90% in dataflows/, ops/coverage-check.py; the
+# report in target/coverage/report). Tools are built once into ~/.cache/chatter/tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,15 +88,41 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy --release --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test (release: one build for tests, runs and benches)"
+echo "== fuzzing (cargo-fuzz on nightly: each target ${FUZZ_SECONDS:-20}s from fuzz/corpus; ops/fuzz.sh)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_BUILD="${FUZZ_BUILD---dev}" bash ops/fuzz.sh
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# Library, binary and integration tests of every crate (doc examples are not tests here).
+# Library, binary and integration tests of every crate (doc examples are not tests here), run
+# once: under coverage (cargo-tarpaulin, LLVM instrumentation, release) unless
+# CHATTER_COVERAGE=0, which runs plain `cargo test --release` for a quicker local check.
+target="${CARGO_TARGET_DIR:-target}"
+report="$target/coverage/report"
 set +e
-cargo test --release --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+if [ "${CHATTER_COVERAGE:-1}" = 1 ]; then
+  # shellcheck source=ops/lib/tools.sh
+  . ops/lib/tools.sh
+  install_tool cargo-tarpaulin 0.37.5 cargo-tarpaulin
+  echo "== cargo tarpaulin (every test, release, under coverage; the report: $report/tarpaulin-report.html)"
+  # Its own target directory: instrumented artifacts never replace target/release's.
+  rm -rf "$target/coverage/tarpaulin/profraws"
+  cargo tarpaulin --engine llvm --release --workspace --locked --skip-clean --tests \
+    --target-dir "$target/coverage" --timeout 900 --color never \
+    --exclude-files 'benches/*' --exclude-files build.rs \
+    --out Html --out Json --output-dir "$report" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  if [ "$status" = 0 ]; then
+    python3 ops/coverage-check.py "$report/tarpaulin-report.json" || status=1
+  fi
+  # Every chatter process the tests start leaves a profile (gigabytes in all): merged above.
+  rm -rf "$target/coverage/tarpaulin/profraws"
+else
+  echo "== cargo test (release; CHATTER_COVERAGE=0: coverage not measured)"
+  cargo test --release --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+fi
 set -e
 # Only cargo's own "test result:" lines count (a failing test's output may say "failed" too).
 passed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')

@@ -2,9 +2,7 @@
 //! the pure incremental logic in the `dataflows` crate.
 
 pub mod cli;
-pub mod config;
 pub mod connectors;
-pub mod decode;
 pub mod error;
 pub mod gen;
 pub mod health;
@@ -16,5 +14,9 @@ pub mod serve;
 pub mod settings;
 pub mod sink;
 
+/// The config file (its own crate, `crates/config/`, fuzzed alone in `fuzz/`).
+pub use chatter_config as config;
+/// Input decoding (its own crate, `crates/decode/`, fuzzed alone in `fuzz/`).
+pub use chatter_decode as decode;
 /// The weekly brief (its own crate, `crates/report/`, which builds without the engine).
 pub use chatter_report as report;

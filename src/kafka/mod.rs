@@ -66,20 +66,7 @@ impl std::fmt::Debug for KafkaSettings {
     }
 }
 
-/// Whether a librdkafka option holds a secret (its value is never printed or logged).
-pub fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "jaas",
-        "oauthbearer.config",
-        "key.pem",
-        "token",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
-}
+pub use crate::config::{is_reference, is_secret};
 
 /// The options as they may be shown: secret values replaced, except `env:` / `file:`
 /// references (which name where the secret is, not the secret).
@@ -95,11 +82,6 @@ pub fn redact_options(options: &BTreeMap<String, String>) -> BTreeMap<String, St
             (key.clone(), shown)
         })
         .collect()
-}
-
-/// Whether an option's value names where its secret is (`env:NAME`, `file:PATH`).
-pub fn is_reference(value: &str) -> bool {
-    value.starts_with("env:") || value.starts_with("file:")
 }
 
 /// Resolves `env:NAME` and `file:PATH` values.

@@ -138,7 +138,12 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     };
     let days = days_from_civil(year, month as u32, day as u32);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
+    let at_ms = seconds * 1000 + millis;
+    // An offset can carry 9999-12-31 past year 9999 in UTC (or 0000-01-01 before year 0),
+    // where [`format_rfc3339_ms`] would print a year RFC 3339 cannot hold: refused (found by
+    // fuzz/fuzz_targets/week_range.rs).
+    let utc_years = days_from_civil(0, 1, 1) * DAY_MS..days_from_civil(10_000, 1, 1) * DAY_MS;
+    utc_years.contains(&at_ms).then_some(at_ms)
 }
 
 fn is_leap(year: i64) -> bool {
@@ -198,6 +203,14 @@ mod tests {
             Some(1_582_934_400_000)
         );
         assert_eq!(parse_rfc3339_ms("2021-02-29T00:00:00Z"), None);
+        // Offsets that leave years 0000-9999 in UTC (fuzz regressions: the result would not
+        // format back to RFC 3339).
+        assert_eq!(parse_rfc3339_ms("9999-12-31T23:59:59-05:30"), None);
+        assert_eq!(parse_rfc3339_ms("0000-01-01T00:00:00+00:01"), None);
+        let last = parse_rfc3339_ms("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(format_rfc3339_ms(last), "9999-12-31T23:59:59.999Z");
+        let first = parse_rfc3339_ms("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(format_rfc3339_ms(first), "0000-01-01T00:00:00Z");
         assert_eq!(parse_rfc3339_ms("2021-01-28T14:03:11.Z"), None);
     }
 }

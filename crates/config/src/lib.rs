@@ -1,6 +1,9 @@
 //! The pipeline config file (`chatter.toml`): serde types that reject unknown keys, compiled by
 //! [`Config::params`] (and the command line, `cli`) into validated [`dataflows::Params`] and
-//! [`crate::settings::RunSettings`]. Every error names the key and the fix.
+//! the binary's run settings. Every error names the key and the fix.
+//!
+//! Its own crate (no engine runtime, no Kafka client) so that it can be fuzzed alone
+//! (`fuzz/`); the binary re-exports it as `chatter::config`.
 
 use anyhow::{bail, Context, Result};
 use dataflows::extract::ExtractConfig;
@@ -23,7 +26,7 @@ pub struct Config {
 }
 
 /// `[http]`: the run's HTTP server: dashboard, API, alert stream, metrics and probes
-/// (docs/api.md). Compiled by [`crate::serve::ServeSettings::compile`].
+/// (docs/api.md). Compiled by the binary's `serve::ServeSettings::compile`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -276,7 +279,7 @@ impl Default for OutputConfig {
             dead_letters: None,
             lake: PathBuf::from("lake"),
             snapshot_interval: "60s".to_string(),
-            keep_snapshots: crate::lake::DEFAULT_KEEP,
+            keep_snapshots: chatter_lake::DEFAULT_KEEP,
         }
     }
 }
@@ -306,7 +309,7 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
 }
 
 /// A size like "16KiB", "2GiB", "512MB" or "1000" (bytes), for the key `key`.
-pub(crate) fn byte_size(key: &str, text: &str) -> Result<u64> {
+pub fn byte_size(key: &str, text: &str) -> Result<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -332,7 +335,7 @@ pub(crate) fn byte_size(key: &str, text: &str) -> Result<u64> {
     }
 }
 
-pub(crate) fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
+pub fn duration(key: &str, text: &str, allow_zero: bool) -> Result<i64> {
     match parse_duration_ms(text) {
         Some(ms) if ms > 0 || (allow_zero && ms == 0) => Ok(ms),
         _ => bail!(
@@ -367,9 +370,11 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let config = Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
-        let inline = config.kafka.options.iter().find(|(key, value)| {
-            crate::kafka::is_secret(key) && !crate::kafka::is_reference(value)
-        });
+        let inline = config
+            .kafka
+            .options
+            .iter()
+            .find(|(key, value)| is_secret(key) && !is_reference(value));
         if let Some((key, _)) = inline {
             if let Some(mode) = shared_mode(path)? {
                 bail!(
@@ -461,6 +466,26 @@ impl Config {
     }
 }
 
+/// Whether a librdkafka option holds a secret (its value is never printed or logged).
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "oauthbearer.config",
+        "key.pem",
+        "token",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// Whether an option's value names where its secret is (`env:NAME`, `file:PATH`).
+pub fn is_reference(value: &str) -> bool {
+    value.starts_with("env:") || value.starts_with("file:")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,7 +501,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_parses() {
-        let text = include_str!("../chatter.example.toml");
+        let text = include_str!("../../../chatter.example.toml");
         let config = Config::parse(text).unwrap();
         config.params().unwrap();
     }

@@ -1,0 +1,21 @@
+# Sourced by ops/*.sh: builds cargo tools from crates.io once, at pinned versions, into
+# $CHATTER_CACHE/tools (default ~/.cache/chatter/tools); later runs reuse them.
+cache="${CHATTER_CACHE:-$HOME/.cache/chatter}"
+tools="$cache/tools"
+export PATH="$tools/bin:$PATH"
+
+# install_tool CRATE VERSION BINARY: builds CRATE@VERSION unless BINARY --version already says
+# VERSION. The tools are built at opt-level 1 with many codegen units: they run for seconds to
+# minutes, and this halves the time a clean machine spends building them.
+install_tool() {
+  local crate=$1 version=$2 binary=$3
+  if "$tools/bin/$binary" --version 2>/dev/null | grep -q " $version\$"; then
+    return
+  fi
+  echo "== installing $crate $version into $tools (once; later runs reuse it)"
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install --locked --quiet --root "$tools" --target-dir "$cache/tools-build-$crate" \
+    "$crate@$version"
+  rm -rf "$cache/tools-build-$crate"
+}
