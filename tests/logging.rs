@@ -33,14 +33,19 @@ fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn a_json_run_logs_only_json_and_no_comment_text_even_at_trace() {
-    let dir = tempfile::tempdir().unwrap();
+/// The one-entity catalog the runs here read (`e.jsonl`).
+fn write_catalog(dir: &std::path::Path) {
     std::fs::write(
-        dir.path().join("e.jsonl"),
+        dir.join("e.jsonl"),
         br#"{"id":"ZQX","name":"Zeta Quux","aliases":["Zeta Quux"],"symbols":["ZQX"]}"#,
     )
     .unwrap();
+}
+
+#[test]
+fn a_json_run_logs_only_json_and_no_comment_text_even_at_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    write_catalog(dir.path());
     let comments = format!(
         "{{\"id\":\"a\",\"text\":\"$ZQX {MARKER}\",\"created_at\":\"2021-01-28T14:03:11Z\"}}\n\
          {{\"id\":\"b\",\"text\":\"{MARKER} broken\n\
@@ -210,4 +215,40 @@ fn secrets_from_the_config_never_reach_the_log() {
         errors >= counted,
         "{errors} kafka_client events, {counted} counted"
     );
+}
+
+/// Serving beyond loopback without a token is warned about, naming the fix; on loopback, or
+/// with a token, it is not.
+#[test]
+fn serving_beyond_loopback_without_a_token_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    write_catalog(dir.path());
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        "{\"id\":\"a\",\"text\":\"$ZQX\",\"created_at\":\"2021-01-28T14:03:11Z\"}\n",
+    )
+    .unwrap();
+    let run = |host: &str, token: Option<&str>| {
+        let mut command = chatter();
+        command
+            .current_dir(dir.path())
+            .env_remove("CHATTER_HTTP_TOKEN");
+        if let Some(token) = token {
+            command.env("CHATTER_HTTP_TOKEN", token);
+        }
+        let output = command
+            .args(["run", "-q", "-i", "c.jsonl", "-e", "e.jsonl", "--no-lake"])
+            .args(["--alerts-out", "a.jsonl", "--dead-letters-out", "d.jsonl"])
+            .args(["--http", &format!("{host}:{}", free_port())])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stderr(&output).contains("serving beyond loopback without a token")
+    };
+    assert!(
+        run("0.0.0.0", None),
+        "no warning on 0.0.0.0 without a token"
+    );
+    assert!(!run("127.0.0.1", None), "a warning on loopback");
+    assert!(!run("0.0.0.0", Some(TOKEN)), "a warning with a token");
 }

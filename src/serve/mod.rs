@@ -225,6 +225,12 @@ pub fn serve(settings: ServeSettings, run: RunHandle) -> Result<SocketAddr> {
         })
         .context("cannot start the HTTP thread")?;
     tracing::info!(%addr, auth, "serving the dashboard, API and metrics");
+    if !auth && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving beyond loopback without a token: anyone who can reach {addr} reads every comment, alert and metric; set http.token_file (or CHATTER_HTTP_TOKEN), or listen on 127.0.0.1 behind a proxy that authenticates"
+        );
+    }
     Ok(addr)
 }
 
