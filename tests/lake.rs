@@ -672,6 +672,32 @@ fn damaged_snapshots_are_skipped_and_the_previous_one_is_used() {
     }
 }
 
+/// A snapshot of a newer lake schema (written by a newer chatter) is refused with exit 2 and
+/// left in place: not skipped as damaged, which would resume from an older snapshot and
+/// then prune the newer ones.
+#[test]
+fn a_snapshot_of_a_newer_schema_is_refused_and_kept() {
+    let fixture = Fixture::new(1000, 16);
+    let out = fixture.run("lake", "n", &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = fixture.path().join("lake");
+    let newest = root.join(std::fs::read_link(root.join("current")).unwrap());
+    let manifest = newest.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    json["schema_version"] = serde_json::json!(99);
+    std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = fixture.run("lake", "n2", &["--keep-snapshots", "1"], None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("lake schema version 99, newer than this chatter's"),
+        "{err}"
+    );
+    assert!(!err.contains("skipping damaged snapshot"), "{err}");
+    assert!(manifest.exists(), "the newer snapshot is kept");
+}
+
 #[test]
 fn a_directory_that_is_not_a_lake_is_refused() {
     let fixture = Fixture::new(500, 15);

@@ -46,7 +46,8 @@ pub fn open_lake(
         _ => Lake::open_or_create(&lake.root).map_err(usage)?,
     };
     let next_id = opened.snapshot_ids()?.last().map_or(1, |id| id + 1);
-    let plan = match opened.newest_valid()? {
+    // A snapshot of a newer lake schema stops the run (exit 2) before anything is pruned.
+    let plan = match opened.newest_valid().map_err(usage)? {
         None => None,
         Some(snapshot) => {
             let state: crate::lake::SavedState = snapshot.state()?;

@@ -441,11 +441,13 @@ impl Lake {
         load_snapshot(&dir, full)
     }
 
-    /// The newest snapshot that verifies; damaged ones are skipped with a warning.
+    /// The newest snapshot that verifies; damaged ones are skipped with a warning. A snapshot
+    /// of a newer lake schema is an error ([`NewerSchema`]), not damage.
     pub fn newest_valid(&self) -> Result<Option<Snapshot>> {
         for id in self.snapshot_ids()?.into_iter().rev() {
             match self.load(id, true) {
                 Ok(snapshot) => return Ok(Some(snapshot)),
+                Err(error) if error.downcast_ref::<NewerSchema>().is_some() => return Err(error),
                 Err(error) => {
                     tracing::warn!("skipping snapshot {id}: {error:#}");
                     eprintln!("chatter: warning: skipping damaged snapshot {id}: {error:#}");
@@ -524,18 +526,40 @@ pub fn parse_manifest(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
         bail!("{} is not a chatter lake manifest", path.display());
     }
     if manifest.schema_version > tables::SCHEMA_VERSION {
-        bail!(
-            "{} has schema version {}, newer than this chatter's {}: upgrade chatter",
-            path.display(),
-            manifest.schema_version,
-            tables::SCHEMA_VERSION
-        );
+        return Err(NewerSchema {
+            manifest: path,
+            found: manifest.schema_version,
+        }
+        .into());
     }
     for file in &manifest.files {
         check_inside_snapshot(dir, &file.path)?;
     }
     Ok(manifest)
 }
+
+/// A snapshot written by a newer chatter, with a lake schema this one does not know: never
+/// skipped as damaged (a run would fall back to an older snapshot and then prune the newer
+/// ones), always refused.
+#[derive(Debug)]
+pub struct NewerSchema {
+    pub manifest: PathBuf,
+    pub found: u32,
+}
+
+impl std::fmt::Display for NewerSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} has lake schema version {}, newer than this chatter's {}: run the chatter that wrote it (or a newer one); to roll back, restore a backup taken before the upgrade into a new directory",
+            self.manifest.display(),
+            self.found,
+            tables::SCHEMA_VERSION
+        )
+    }
+}
+
+impl std::error::Error for NewerSchema {}
 
 /// A manifest's file path must stay inside its snapshot: relative, with no `..`, no root and
 /// no empty part. A crafted or damaged manifest (a backup from elsewhere, say) could otherwise
