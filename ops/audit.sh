@@ -10,8 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-AUDIT_VERSION=0.22.2
-DENY_VERSION=0.20.2
 # shellcheck source=ops/lib/tools.sh
 . ops/lib/tools.sh
 db="${CHATTER_ADVISORY_DB:-../shared/advisory-db}"

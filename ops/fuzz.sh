@@ -13,7 +13,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZ_VERSION=0.13.2
 # shellcheck source=ops/lib/tools.sh
 . ops/lib/tools.sh
 

@@ -78,6 +78,11 @@ bash ops/lint-docker.sh
 echo "== committed secrets (detect-secrets against .secrets.baseline)"
 bash ops/scan-secrets.sh
 
+echo "== cargo tools (cargo-audit, cargo-deny, cargo-tarpaulin, cargo-fuzz; built once into $cache/tools)"
+# shellcheck source=ops/lib/tools.sh
+. ops/lib/tools.sh
+install_all_tools
+
 echo "== dependencies: advisories (cargo-audit, offline RustSec database), licences, bans, sources (cargo-deny)"
 bash ops/audit.sh
 
@@ -102,9 +107,7 @@ target="${CARGO_TARGET_DIR:-target}"
 report="$target/coverage/report"
 set +e
 if [ "${CHATTER_COVERAGE:-1}" = 1 ]; then
-  # shellcheck source=ops/lib/tools.sh
-  . ops/lib/tools.sh
-  install_tool cargo-tarpaulin 0.37.5 cargo-tarpaulin
+  install_tool cargo-tarpaulin "$TARPAULIN_VERSION" cargo-tarpaulin
   echo "== cargo tarpaulin (every test, release, under coverage; the report: $report/tarpaulin-report.html)"
   # Its own target directory: instrumented artifacts never replace target/release's.
   rm -rf "$target/coverage/tarpaulin/profraws"
