@@ -57,7 +57,7 @@ import json, sys
 s = json.load(sys.stdin)
 state = s.get("state") or {}
 records = sum(x.get("records", 0) for x in s.get("sources", []))
-print(f"{state.get(\"live_comments\")},{state.get(\"window_rows\")},{s.get(\"lag_records\")},{records}")' || echo ",,,")
+print(",".join(str(v) for v in (state.get("live_comments"), state.get("window_rows"), s.get("lag_records"), records)))' || echo ",,,")
   echo "$(( $(date +%s) - started )),$rss,$row" >>"$out/soak.csv"
 done
 kill -TERM "$chatter"
