@@ -27,8 +27,6 @@ comments=${1:-120000}
 rate=${2:-2000}
 # shellcheck source=ops/lib/drill.sh
 . ops/lib/drill.sh
-now() { date +%s.%N; }
-since() { python3 -c "print(f'{$(now) - $1:.1f}')"; }
 wait_ready() {
   local deadline=$(( $(date +%s) + ${1:-120} ))
   until [ "$(readyz)" = 200 ]; do

@@ -52,20 +52,20 @@ done
 [ "$not_ready" = 1 ] || fail "/readyz never answered 503 while the broker was down"
 echo "fault-drill: chatter stayed up and answered /readyz 503 while the broker was down"
 bash ops/broker.sh start "$work/broker" "$kport" sqlite >/dev/null
-restarted=$(date +%s.%N)
+restarted=$(now)
 deadline=$(( $(date +%s) + 120 ))
 until [ "$(readyz)" = 200 ]; do
   [ "$(date +%s)" -lt "$deadline" ] || fail "chatter not ready 120 s after the broker came back"
   sleep 0.1
 done
-back=$(python3 -c "print(f'{$(date +%s.%N) - $restarted:.1f}')")
+back=$(since "$restarted")
 echo "fault-drill: broker back; chatter ready again ${back}s later"
 wait "$producer" || fail "the producer failed while the broker was down: $(tail -3 "$work/gen.log")"
 until [ "$(status_field lag_records)" = 0 ]; do
   kill -0 "$chatter" 2>/dev/null || fail "chatter exited: $(tail -3 "$work/run.log")"
   sleep 0.2
 done
-caught=$(python3 -c "print(f'{$(date +%s.%N) - $restarted:.1f}')")
+caught=$(since "$restarted")
 echo "fault-drill: producer done; chatter caught up ${caught}s after the broker came back"
 kill -TERM "$chatter"
 wait "$chatter" || fail "chatter did not stop cleanly on SIGTERM"

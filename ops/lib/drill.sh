@@ -18,6 +18,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+now() { date +%s.%N; }
+# Seconds (one decimal) since a `now` reading.
+since() { python3 -c "print(f'{$(now) - $1:.1f}')"; }
 readyz() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hport/readyz" || true; }
 status_field() {
   curl -fsS "http://127.0.0.1:$hport/api/v1/status" 2>/dev/null \
