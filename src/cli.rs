@@ -191,7 +191,7 @@ pub struct RunArgs {
     pub dead_letters_out: Option<PathBuf>,
     /// Input lines per epoch (the unit of progress; results do not depend on it beyond the
     /// watermark's granularity).
-    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    #[arg(long, value_name = "N", default_value_t = 5_000)]
     pub batch_size: u64,
     /// Write the final `entity_windows` rows (JSON Lines) to this file.
     #[arg(long, value_name = "FILE")]
@@ -800,7 +800,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if args.batch_size == 0 {
         return usage(Err(anyhow::anyhow!(
-            "--batch-size 0: use a positive number of lines per epoch (default 50000)"
+            "--batch-size 0: use a positive number of lines per epoch (default 5000)"
         )));
     }
     let alerts_path = args.alerts_out.clone().unwrap_or(match &kafka {

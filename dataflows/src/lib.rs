@@ -7,7 +7,9 @@
 //! catalog ─┬─ broadcast ───┘                                                            ├─ labels
 //! batch event times ┘                                                                   ├─ refusals
 //!                                                                                       └─ progress
-//! mentions → window_counts → baselines → ⋈ labels → materialize (table, seals, alerts) ← progress
+//! mentions ─exchange(entity)─┐
+//!                             ├─ window_rows (counts, baselines, labels) ─exchange(0)─ materialize
+//! labels ───exchange(entity)─┘                    (table, seals, alerts) ← progress ─┘
 //! ```
 
 pub mod enrich;
@@ -15,8 +17,8 @@ pub mod event_time;
 pub mod extract;
 pub mod model;
 pub mod velocity;
+pub mod windows;
 
-use differential_dataflow::AsCollection;
 pub use enrich::Control;
 use enrich::{IngestOut, IngestState};
 use extract::{ExtractConfig, MatcherCache};
@@ -144,18 +146,14 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache, hooks
     ) else {
         unreachable!("partition(4) yields four streams")
     };
-    let mentions = mentions
-        .flat_map(|out| match out {
-            IngestOut::Mention(update) => Some(update),
-            _ => None,
-        })
-        .as_collection();
-    let labels = labels
-        .flat_map(|out| match out {
-            IngestOut::Label(update) => Some(update),
-            _ => None,
-        })
-        .as_collection();
+    let mentions = mentions.flat_map(|out| match out {
+        IngestOut::Mention(update) => Some(update),
+        _ => None,
+    });
+    let labels = labels.flat_map(|out| match out {
+        IngestOut::Label(update) => Some(update),
+        _ => None,
+    });
     let progress = progress.flat_map(|out| match out {
         IngestOut::Progress(progress) => Some(progress),
         _ => None,
@@ -169,9 +167,7 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache, hooks
         })
         .inspect(move |refusal| refusals_sink.borrow_mut().push(refusal.clone()));
 
-    let counts = velocity::window_counts(mentions);
-    let stats = velocity::baselines(counts, params.window_ms, params.baseline_windows);
-    let rows = velocity::labelled(stats, labels);
+    let rows = windows::window_rows(mentions, labels, params.window_ms, params.baseline_windows);
     let mut table = WindowTable::default();
     table.lake = hooks.table.is_some().then(Default::default);
     let table = Rc::new(RefCell::new(table));

@@ -1,20 +1,14 @@
 //! Windows, baselines and alerts (SPEC §2.3, §2.4, §3.1).
 //!
-//! - [`window_counts`]: mentions keyed by (entity, window) → per-window counts. A reduce whose
-//!   group is one window's mentions; retractions of mentions retract and re-derive the counts.
-//! - [`baselines`]: every window's counts are sent to itself and to the K windows after it; a
-//!   reduce per (entity, window) adds up the K predecessors (missing = 0) for windows that exist.
+//! The rows themselves (counts, baselines, labels) come from [`crate::windows::window_rows`].
 //! - [`materialize`]: a single-worker operator that keeps the `entity_windows` table, seals rows
 //!   behind the retention horizon (they never change again, even when their inputs are evicted),
 //!   and turns changes of the alert condition into `fired` / `updated` / `retracted` events once a
 //!   window is final by the watermark (or at once, provisionally, in low-latency mode).
 
-use crate::enrich::{MentionKey, MentionVal};
-use crate::model::{
-    AlertEvent, AlertKind, EntityKey, EntityLabel, Progress, Time, WindowCounts, WindowStat,
-};
+use crate::enrich::MentionKey;
+use crate::model::{AlertEvent, AlertKind, EntityKey, EntityLabel, Progress, Time, WindowStat};
 use crate::Params;
-use differential_dataflow::VecCollection;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -23,85 +17,6 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
-
-/// Counts per (entity, window): mentions, distinct non-null authors, sentiment sum.
-///
-/// Input: `((entity, window_start), (author_hash, sentiment_e4))` with multiplicity 1 per live
-/// mention. Output: one `WindowCounts` per non-empty window; a window whose mentions all vanish
-/// vanishes.
-pub fn window_counts<'scope>(
-    mentions: VecCollection<'scope, Time, (MentionKey, MentionVal)>,
-) -> VecCollection<'scope, Time, (MentionKey, WindowCounts)> {
-    mentions.reduce_named("WindowCounts", |_key, values, output| {
-        let mut counts = WindowCounts::default();
-        let mut last_author = 0u64;
-        for ((author, sentiment), multiplicity) in values {
-            let multiplicity = *multiplicity as i64;
-            if multiplicity <= 0 {
-                continue;
-            }
-            counts.mentions += multiplicity as u64;
-            counts.sentiment_sum_e4 += i64::from(*sentiment) * multiplicity;
-            // Values are sorted by author first, so equal authors are adjacent.
-            if *author != 0 && *author != last_author {
-                counts.authors += 1;
-            }
-            last_author = *author;
-        }
-        if counts.mentions > 0 {
-            output.push((counts, 1));
-        }
-    })
-}
-
-/// Adds the baseline over the K previous windows to every non-empty window.
-///
-/// Each window's counts are copied to keys (entity, window + j·W) for j in 0..=K tagged with j;
-/// the reduce for a key that has its own j = 0 entry sums the others. A change to one window
-/// re-derives the K + 1 rows it touches.
-pub fn baselines<'scope>(
-    counts: VecCollection<'scope, Time, (MentionKey, WindowCounts)>,
-    window_ms: i64,
-    baseline_windows: u32,
-) -> VecCollection<'scope, Time, (MentionKey, WindowStat)> {
-    counts
-        .flat_map(move |((entity, window), counts)| {
-            (0..=baseline_windows)
-                .map(move |j| ((entity, window + i64::from(j) * window_ms), (j, counts)))
-        })
-        .reduce_named("Baselines", move |_key, values, output| {
-            let ((first_lag, own), _) = values[0];
-            if *first_lag != 0 {
-                return;
-            }
-            let mut stat = WindowStat {
-                counts: *own,
-                baseline_windows,
-                ..WindowStat::default()
-            };
-            for ((lag, counts), multiplicity) in &values[1..] {
-                if *lag == 0 || *multiplicity <= 0 {
-                    continue;
-                }
-                stat.baseline_sum += counts.mentions;
-                stat.baseline_sum_sq += counts.mentions * counts.mentions;
-            }
-            output.push((stat, 1));
-        })
-}
-
-/// Joins window stats with the current entity labels (inner join: a window of an entity that
-/// left the catalog leaves the outputs; a rename updates every row of the entity).
-pub fn labelled<'scope>(
-    stats: VecCollection<'scope, Time, (MentionKey, WindowStat)>,
-    labels: VecCollection<'scope, Time, (EntityKey, EntityLabel)>,
-) -> VecCollection<'scope, Time, (MentionKey, (EntityLabel, WindowStat))> {
-    stats
-        .map(|((entity, window), stat)| (entity, (window, stat)))
-        .join_map(labels, |entity, (window, stat), label| {
-            ((*entity, *window), (label.clone(), *stat))
-        })
-}
 
 /// A window row keyed by (entity, window): the label and the stats.
 pub type Row = (MentionKey, (EntityLabel, WindowStat));
@@ -357,65 +272,62 @@ impl WindowTable {
 /// (every worker that processed an epoch reports the same progress for it). Epoch `t` is
 /// applied when both inputs have passed `t`.
 pub fn materialize<'scope>(
-    rows: VecCollection<'scope, Time, (MentionKey, (EntityLabel, WindowStat))>,
+    rows: StreamVec<'scope, Time, crate::windows::RowUpdate>,
     progress: StreamVec<'scope, Time, Progress>,
     params: Params,
     table: Rc<RefCell<WindowTable>>,
     mut hook: Option<TableHook>,
 ) -> StreamVec<'scope, Time, ()> {
     type Update = (Row, Time, isize);
-    rows.inner
-        .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
-            progress,
-            Exchange::new(|_: &Update| 0),
-            Exchange::new(|_: &Progress| 0),
-            "Materialize",
-            move |_capability, _info| {
-                let mut row_stash: BTreeMap<Time, Vec<(Row, isize)>> = BTreeMap::new();
-                let mut progress_stash: BTreeMap<Time, (Capability<Time>, Progress)> =
-                    BTreeMap::new();
-                move |(input1, frontier1), (input2, frontier2), _output| {
-                    input1.for_each(|_cap, data| {
-                        for (row, time, diff) in data.drain(..) {
-                            row_stash.entry(time).or_default().push((row, diff));
+    rows.binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+        progress,
+        Exchange::new(|_: &Update| 0),
+        Exchange::new(|_: &Progress| 0),
+        "Materialize",
+        move |_capability, _info| {
+            let mut row_stash: BTreeMap<Time, Vec<(Row, isize)>> = BTreeMap::new();
+            let mut progress_stash: BTreeMap<Time, (Capability<Time>, Progress)> = BTreeMap::new();
+            move |(input1, frontier1), (input2, frontier2), _output| {
+                input1.for_each(|_cap, data| {
+                    for (row, time, diff) in data.drain(..) {
+                        row_stash.entry(time).or_default().push((row, diff));
+                    }
+                });
+                input2.for_each(|cap, data| {
+                    if let Some(capability) = cap.retain_least(0) {
+                        for progress in data.drain(..) {
+                            progress_stash.insert(progress.time, (capability.clone(), progress));
                         }
-                    });
-                    input2.for_each(|cap, data| {
-                        if let Some(capability) = cap.retain_least(0) {
-                            for progress in data.drain(..) {
-                                progress_stash
-                                    .insert(progress.time, (capability.clone(), progress));
-                            }
-                        }
-                    });
-                    while let Some((&time, _)) = progress_stash.first_key_value() {
-                        if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
+                    }
+                });
+                while let Some((&time, _)) = progress_stash.first_key_value() {
+                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
+                        break;
+                    }
+                    let Some((_, (_cap, progress))) = progress_stash.pop_first() else {
+                        break;
+                    };
+                    // Row updates are stamped with their own times, which may be earlier than
+                    // the message's; take every update at or before this epoch.
+                    let mut diffs = Vec::new();
+                    while let Some(entry) = row_stash.first_entry() {
+                        if *entry.key() > time {
                             break;
                         }
-                        let Some((_, (_cap, progress))) = progress_stash.pop_first() else {
-                            break;
-                        };
-                        // Row updates are stamped with their own times, which may be earlier than
-                        // the message's; take every update at or before this epoch.
-                        let mut diffs = Vec::new();
-                        while let Some(entry) = row_stash.first_entry() {
-                            if *entry.key() > time {
-                                break;
-                            }
-                            diffs.extend(entry.remove());
+                        diffs.extend(entry.remove());
+                    }
+                    let mut table = table.borrow_mut();
+                    table.apply_epoch(&params, progress, diffs);
+                    if progress.snapshot.is_some() {
+                        if let Some(hook) = hook.as_mut() {
+                            hook(&mut table, progress);
                         }
-                        let mut table = table.borrow_mut();
-                        table.apply_epoch(&params, progress, diffs);
-                        if progress.snapshot.is_some() {
-                            if let Some(hook) = hook.as_mut() {
-                                hook(&mut table, progress);
-                            }
-                            if let Some(lake) = table.lake.as_mut() {
-                                *lake = TableLake::default();
-                            }
+                        if let Some(lake) = table.lake.as_mut() {
+                            *lake = TableLake::default();
                         }
                     }
                 }
-            },
-        )
+            }
+        },
+    )
 }

@@ -1,0 +1,278 @@
+//! The window rows of SPEC §2.3–§2.4 kept by one operator of our own, sharded by entity.
+//!
+//! [`window_rows`] replaces what was a chain of differential operators (a reduce for the
+//! per-window counts, a reduce for the baselines over the K previous windows, a join with the
+//! entity labels). It computes the same collection: one row per (entity, window) with live
+//! mentions and a current label, as the same stream of updates (for each epoch, the
+//! retraction of a row's old value and the insertion of its new one), but keeps only what the
+//! rows need — each window's mention values with their multiplicities, and their counts —
+//! instead of arrangements of every input and intermediate. Mentions and labels are exchanged
+//! by entity, so each worker owns the windows of its entities, and an epoch is applied when
+//! both inputs have passed it, as differential would.
+//!
+//! Exactness under retractions: a window's counts are derived from its values with positive
+//! multiplicity, the way the reduce derived them, so any order of insertions, retractions,
+//! edits and evictions within or across epochs gives the rows a from-scratch computation
+//! gives (the oracle tests check this against a batch computation).
+
+use crate::enrich::{MentionKey, MentionVal};
+use crate::model::{EntityKey, EntityLabel, Time, WindowCounts, WindowStat};
+use crate::velocity::Row;
+use std::collections::{BTreeMap, HashMap};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+/// A change to the mentions collection: ((entity, window), (author hash, sentiment)).
+pub type MentionUpdate = ((MentionKey, MentionVal), Time, isize);
+/// A change to the labels collection.
+pub type LabelUpdate = ((EntityKey, EntityLabel), Time, isize);
+/// A change to the window rows.
+pub type RowUpdate = (Row, Time, isize);
+
+/// The mention values of one (entity, window), and the counts they give.
+#[derive(Debug, Default)]
+struct WindowAgg {
+    /// Sorted by value (author first, so equal authors are adjacent); no zero multiplicities.
+    values: Vec<(MentionVal, isize)>,
+    counts: WindowCounts,
+}
+
+impl WindowAgg {
+    fn update(&mut self, value: MentionVal, diff: isize) {
+        match self.values.binary_search_by(|(v, _)| v.cmp(&value)) {
+            Ok(at) => {
+                self.values[at].1 += diff;
+                if self.values[at].1 == 0 {
+                    self.values.remove(at);
+                }
+            }
+            Err(at) => self.values.insert(at, (value, diff)),
+        }
+    }
+
+    /// Counts over the values with positive multiplicity (mentions, distinct non-null
+    /// authors, sentiment sum).
+    fn recount(&mut self) {
+        let mut counts = WindowCounts::default();
+        let mut last_author = 0u64;
+        for ((author, sentiment), multiplicity) in &self.values {
+            if *multiplicity <= 0 {
+                continue;
+            }
+            let multiplicity = *multiplicity as i64;
+            counts.mentions += multiplicity as u64;
+            counts.sentiment_sum_e4 += i64::from(*sentiment) * multiplicity;
+            if *author != 0 && *author != last_author {
+                counts.authors += 1;
+            }
+            last_author = *author;
+        }
+        self.counts = counts;
+    }
+}
+
+/// One worker's share of the window rows.
+#[derive(Debug)]
+struct Shard {
+    window_ms: i64,
+    baseline_windows: u32,
+    windows: BTreeMap<MentionKey, WindowAgg>,
+    /// Label multiplicities by entity (one label with multiplicity 1 for a catalog entity).
+    labels: HashMap<EntityKey, Vec<(EntityLabel, isize)>>,
+}
+
+impl Shard {
+    /// The stats of the row (entity, window), if the window has live mentions.
+    fn stat(&self, (entity, window): MentionKey) -> Option<WindowStat> {
+        let own = self.windows.get(&(entity, window))?.counts;
+        if own.mentions == 0 {
+            return None;
+        }
+        let mut stat = WindowStat {
+            counts: own,
+            baseline_windows: self.baseline_windows,
+            ..WindowStat::default()
+        };
+        let span = self
+            .window_ms
+            .saturating_mul(i64::from(self.baseline_windows));
+        let from = window.saturating_sub(span);
+        for (_, agg) in self.windows.range((entity, from)..(entity, window)) {
+            let mentions = agg.counts.mentions;
+            if mentions > 0 {
+                stat.baseline_sum += mentions;
+                stat.baseline_sum_sq += mentions * mentions;
+            }
+        }
+        Some(stat)
+    }
+
+    /// The rows whose value an epoch's changes may touch: the K + 1 rows that see each changed
+    /// window, and every row of an entity whose label changed.
+    fn touched(&self, mentions: &[MentionUpdate], labels: &[LabelUpdate]) -> Vec<MentionKey> {
+        let mut keys = Vec::new();
+        for &(((entity, window), _), _, _) in mentions {
+            for lag in 0..=self.baseline_windows {
+                let at = window.saturating_add(self.window_ms.saturating_mul(i64::from(lag)));
+                keys.push((entity, at));
+            }
+        }
+        for ((entity, _), _, _) in labels {
+            keys.extend(
+                self.windows
+                    .range((*entity, i64::MIN)..=(*entity, i64::MAX))
+                    .map(|(key, _)| *key),
+            );
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Applies one epoch's changes and appends the changes of the rows to `out`.
+    fn apply(
+        &mut self,
+        time: Time,
+        mentions: Vec<MentionUpdate>,
+        labels: Vec<LabelUpdate>,
+        out: &mut Vec<RowUpdate>,
+    ) {
+        let touched = self.touched(&mentions, &labels);
+        let before: Vec<Option<WindowStat>> = touched.iter().map(|key| self.stat(*key)).collect();
+        let mut relabelled: BTreeMap<EntityKey, Vec<(EntityLabel, isize)>> = BTreeMap::new();
+        for ((entity, _), _, _) in &labels {
+            relabelled
+                .entry(*entity)
+                .or_insert_with(|| self.labels.get(entity).cloned().unwrap_or_default());
+        }
+
+        let mut changed: Vec<MentionKey> = Vec::with_capacity(mentions.len());
+        for ((key, value), _, diff) in mentions {
+            self.windows.entry(key).or_default().update(value, diff);
+            changed.push(key);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        for key in changed {
+            if let Some(agg) = self.windows.get_mut(&key) {
+                if agg.values.is_empty() {
+                    self.windows.remove(&key);
+                } else {
+                    agg.recount();
+                }
+            }
+        }
+        for ((entity, label), _, diff) in labels {
+            let entry = self.labels.entry(entity).or_default();
+            match entry.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, total)) => *total += diff,
+                None => entry.push((label, diff)),
+            }
+            entry.retain(|(_, total)| *total != 0);
+            if entry.is_empty() {
+                self.labels.remove(&entity);
+            }
+        }
+
+        let no_labels = Vec::new();
+        for (key, old) in touched.into_iter().zip(before) {
+            let new = self.stat(key);
+            let old_labels = relabelled.get(&key.0);
+            let new_labels = self.labels.get(&key.0).unwrap_or(&no_labels);
+            if old == new && old_labels.is_none_or(|old| old == new_labels) {
+                continue;
+            }
+            let old_labels = old_labels.unwrap_or(new_labels);
+            if let Some(stat) = old {
+                for (label, multiplicity) in old_labels {
+                    out.push(((key, (label.clone(), stat)), time, -multiplicity));
+                }
+            }
+            if let Some(stat) = new {
+                for (label, multiplicity) in new_labels {
+                    out.push(((key, (label.clone(), stat)), time, *multiplicity));
+                }
+            }
+        }
+    }
+}
+
+/// Data held back until its time is complete, with the capability to send its results.
+type Stash<D> = BTreeMap<Time, (Capability<Time>, Vec<D>)>;
+
+/// The window rows: `mentions` and `labels` in, row updates out (see the module docs).
+pub fn window_rows<'scope>(
+    mentions: StreamVec<'scope, Time, MentionUpdate>,
+    labels: StreamVec<'scope, Time, LabelUpdate>,
+    window_ms: i64,
+    baseline_windows: u32,
+) -> StreamVec<'scope, Time, RowUpdate> {
+    mentions.binary_frontier(
+        labels,
+        Exchange::new(|update: &MentionUpdate| u64::from(((update.0).0).0)),
+        Exchange::new(|update: &LabelUpdate| u64::from((update.0).0)),
+        "WindowRows",
+        move |_capability, _info| {
+            let mut shard = Shard {
+                window_ms,
+                baseline_windows,
+                windows: BTreeMap::new(),
+                labels: HashMap::new(),
+            };
+            let mut mention_stash: Stash<MentionUpdate> = BTreeMap::new();
+            let mut label_stash: Stash<LabelUpdate> = BTreeMap::new();
+            let mut buffer: Vec<RowUpdate> = Vec::new();
+            move |(input1, frontier1), (input2, frontier2), output| {
+                let port = output.output_index();
+                input1.for_each(|cap, data| {
+                    for update in data.drain(..) {
+                        let time = update.1;
+                        mention_stash
+                            .entry(time)
+                            .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
+                            .1
+                            .push(update);
+                    }
+                });
+                input2.for_each(|cap, data| {
+                    for update in data.drain(..) {
+                        let time = update.1;
+                        label_stash
+                            .entry(time)
+                            .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
+                            .1
+                            .push(update);
+                    }
+                });
+                loop {
+                    let next = [mention_stash.keys().next(), label_stash.keys().next()]
+                        .into_iter()
+                        .flatten()
+                        .min()
+                        .copied();
+                    let Some(time) = next else { break };
+                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
+                        break;
+                    }
+                    let mentions = mention_stash.remove(&time);
+                    let labels = label_stash.remove(&time);
+                    let capability = match (&mentions, &labels) {
+                        (Some((cap, _)), _) | (None, Some((cap, _))) => cap.clone(),
+                        (None, None) => continue,
+                    };
+                    shard.apply(
+                        time,
+                        mentions.map(|(_, v)| v).unwrap_or_default(),
+                        labels.map(|(_, v)| v).unwrap_or_default(),
+                        &mut buffer,
+                    );
+                    if !buffer.is_empty() {
+                        output.session(&capability).give_iterator(buffer.drain(..));
+                    }
+                }
+            }
+        },
+    )
+}
