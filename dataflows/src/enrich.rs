@@ -216,11 +216,7 @@ impl IngestState {
     }
 
     fn label_of(entity: &Entity) -> EntityLabel {
-        EntityLabel {
-            id: entity.id.clone(),
-            name: entity.name.clone(),
-            kind: entity.kind.clone(),
-        }
+        EntityLabel::new(entity.id.clone(), entity.name.clone(), entity.kind.clone())
     }
 
     fn key_for(&mut self, id: &str) -> EntityKey {

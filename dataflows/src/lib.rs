@@ -28,10 +28,12 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::{Concat, Input, Inspect, Probe};
-use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
-use timely::dataflow::{InputHandle, ProbeHandle, Scope};
+use timely::dataflow::{InputHandle, ProbeHandle, Scope, StreamVec};
+use timely::progress::operate::FrontierInterest;
 use velocity::WindowTable;
 
 /// The semantics parameters of SPEC §2 (all validated by the caller).
@@ -102,27 +104,7 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache, hooks
 
     // The newest event time per source of every batch, from wherever it was read, to every
     // worker (event time is kept per source: see `event_time`).
-    let event_times = comments.clone().unary(
-        timely::dataflow::channels::pact::Pipeline,
-        "EventTimes",
-        |_, _| {
-            let mut newest: BTreeMap<u32, i64> = BTreeMap::new();
-            move |input, output| {
-                input.for_each(|cap, data: &mut Vec<Positioned<CommentEvent>>| {
-                    for event in data.iter() {
-                        if let CommentEvent::Upsert(comment) = &event.event {
-                            let at = newest.entry(event.position.source).or_insert(i64::MIN);
-                            *at = (*at).max(comment.created_at_ms);
-                        }
-                    }
-                    let mut session = output.session(&cap);
-                    for (source, at_ms) in std::mem::take(&mut newest) {
-                        session.give(Control::EventTime { source, at_ms });
-                    }
-                });
-            }
-        },
-    );
+    let (comments, event_times) = event_times(comments);
     let control = control_input.concat(event_times).broadcast();
 
     let mut ingest_state = IngestState::default();
@@ -185,6 +167,47 @@ pub fn build(scope: Scope<'_, Time>, params: &Params, cache: MatcherCache, hooks
         table,
         refusals,
     }
+}
+
+/// Passes the comments through (moved, not cloned as a second reader of the stream would
+/// get them) and reports the newest event time per source of every batch.
+fn event_times<'scope>(
+    comments: StreamVec<'scope, Time, Positioned<CommentEvent>>,
+) -> (
+    StreamVec<'scope, Time, Positioned<CommentEvent>>,
+    StreamVec<'scope, Time, Control>,
+) {
+    let mut builder = OperatorBuilder::new("EventTimes".to_owned(), comments.scope());
+    let mut input = builder.new_input(comments, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (mut passed, passed_stream) = builder.new_output::<Vec<Positioned<CommentEvent>>>();
+    let (mut times, times_stream) = builder.new_output::<Vec<Control>>();
+    builder.build(move |_| {
+        let mut newest: BTreeMap<u32, i64> = BTreeMap::new();
+        move |_frontiers| {
+            let mut passed = passed.activate();
+            let mut times = times.activate();
+            input.for_each_stamp(|cap, batches| {
+                for batch in batches {
+                    for event in batch.iter() {
+                        if let CommentEvent::Upsert(comment) = &event.event {
+                            let at = newest.entry(event.position.source).or_insert(i64::MIN);
+                            *at = (*at).max(comment.created_at_ms);
+                        }
+                    }
+                    passed.give(&cap, batch);
+                }
+                let mut reports: Vec<Control> = std::mem::take(&mut newest)
+                    .into_iter()
+                    .map(|(source, at_ms)| Control::EventTime { source, at_ms })
+                    .collect();
+                if !reports.is_empty() {
+                    times.give(&cap, &mut reports);
+                }
+            });
+        }
+    });
+    (passed_stream, times_stream)
 }
 
 /// Start of the tumbling window (aligned to the Unix epoch) that contains `at_ms`.

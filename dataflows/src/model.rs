@@ -116,12 +116,44 @@ pub struct Positioned<E> {
 pub type EntityKey = u32;
 
 /// What the velocity path needs to know of an entity; joined onto window rows so that renames
-/// update every output that carries the name.
+/// update every output that carries the name. Shared: every window row of an entity carries
+/// its label, and cloning one is a reference count, not three strings (read the fields
+/// through `Deref`: `label.name`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityLabel(std::sync::Arc<LabelFields>);
+
+/// The fields of an [`EntityLabel`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EntityLabel {
+pub struct LabelFields {
     pub id: String,
     pub name: String,
     pub kind: String,
+}
+
+impl EntityLabel {
+    pub fn new(id: String, name: String, kind: String) -> EntityLabel {
+        EntityLabel(std::sync::Arc::new(LabelFields { id, name, kind }))
+    }
+}
+
+impl std::ops::Deref for EntityLabel {
+    type Target = LabelFields;
+    fn deref(&self) -> &LabelFields {
+        &self.0
+    }
+}
+
+impl Serialize for EntityLabel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        LabelFields::deserialize(deserializer)
+            .map(|fields| EntityLabel(std::sync::Arc::new(fields)))
+    }
 }
 
 /// Aggregates of one (entity, window), all integers so that they are exact, orderable and

@@ -84,29 +84,57 @@ struct Shard {
 }
 
 impl Shard {
-    /// The stats of the row (entity, window), if the window has live mentions.
-    fn stat(&self, (entity, window): MentionKey) -> Option<WindowStat> {
-        let own = self.windows.get(&(entity, window))?.counts;
-        if own.mentions == 0 {
-            return None;
-        }
-        let mut stat = WindowStat {
-            counts: own,
-            baseline_windows: self.baseline_windows,
-            ..WindowStat::default()
-        };
+    /// The stats of the rows `keys` (sorted), None where the window has no live mentions.
+    /// One pass over each entity's windows in reach, with prefix sums for the baselines.
+    fn stats(&self, keys: &[MentionKey]) -> Vec<Option<WindowStat>> {
         let span = self
             .window_ms
             .saturating_mul(i64::from(self.baseline_windows));
-        let from = window.saturating_sub(span);
-        for (_, agg) in self.windows.range((entity, from)..(entity, window)) {
-            let mentions = agg.counts.mentions;
-            if mentions > 0 {
-                stat.baseline_sum += mentions;
-                stat.baseline_sum_sq += mentions * mentions;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut near: Vec<(i64, WindowCounts)> = Vec::new();
+        // Prefix sums of mentions and squared mentions over `near`.
+        let mut sums: Vec<(u64, u64)> = Vec::new();
+        for group in keys.chunk_by(|a, b| a.0 == b.0) {
+            let entity = group[0].0;
+            let (first, last) = (group[0].1, group[group.len() - 1].1);
+            near.clear();
+            near.extend(
+                self.windows
+                    .range((entity, first.saturating_sub(span))..=(entity, last))
+                    .map(|(&(_, window), agg)| (window, agg.counts)),
+            );
+            sums.clear();
+            sums.push((0, 0));
+            for (_, counts) in &near {
+                let (sum, sum_sq) = sums[sums.len() - 1];
+                sums.push((
+                    sum + counts.mentions,
+                    sum_sq + counts.mentions * counts.mentions,
+                ));
+            }
+            let (mut low, mut at) = (0, 0);
+            for &(_, window) in group {
+                while at < near.len() && near[at].0 < window {
+                    at += 1;
+                }
+                let own = near.get(at).filter(|(w, _)| *w == window).map(|(_, c)| *c);
+                let Some(counts) = own.filter(|c| c.mentions > 0) else {
+                    out.push(None);
+                    continue;
+                };
+                let from = window.saturating_sub(span);
+                while low < at && near[low].0 < from {
+                    low += 1;
+                }
+                out.push(Some(WindowStat {
+                    counts,
+                    baseline_windows: self.baseline_windows,
+                    baseline_sum: sums[at].0 - sums[low].0,
+                    baseline_sum_sq: sums[at].1 - sums[low].1,
+                }));
             }
         }
-        Some(stat)
+        out
     }
 
     /// The rows whose value an epoch's changes may touch: the K + 1 rows that see each changed
@@ -140,7 +168,7 @@ impl Shard {
         out: &mut Vec<RowUpdate>,
     ) {
         let touched = self.touched(&mentions, &labels);
-        let before: Vec<Option<WindowStat>> = touched.iter().map(|key| self.stat(*key)).collect();
+        let before = self.stats(&touched);
         let mut relabelled: BTreeMap<EntityKey, Vec<(EntityLabel, isize)>> = BTreeMap::new();
         for ((entity, _), _, _) in &labels {
             relabelled
@@ -177,8 +205,8 @@ impl Shard {
         }
 
         let no_labels = Vec::new();
-        for (key, old) in touched.into_iter().zip(before) {
-            let new = self.stat(key);
+        let after = self.stats(&touched);
+        for ((key, old), new) in touched.into_iter().zip(before).zip(after) {
             let old_labels = relabelled.get(&key.0);
             let new_labels = self.labels.get(&key.0).unwrap_or(&no_labels);
             if old == new && old_labels.is_none_or(|old| old == new_labels) {

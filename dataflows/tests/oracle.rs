@@ -511,7 +511,9 @@ fn run_dataflow(epochs: Arc<Vec<Epoch>>, params: Params, workers: usize) -> Vec<
                 let rows: BTreeMap<(String, i64), (String, WindowStat)> = table
                     .all_rows()
                     .into_iter()
-                    .map(|((_, window), (label, stat))| ((label.id, window), (label.name, stat)))
+                    .map(|((_, window), (label, stat))| {
+                        ((label.id.clone(), window), (label.name.clone(), stat))
+                    })
                     .collect();
                 let mut last: BTreeMap<(String, i64), AlertKind> = BTreeMap::new();
                 for event in &table.events {

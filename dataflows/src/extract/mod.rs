@@ -340,17 +340,20 @@ pub fn fold(text: &str, out: &mut String) {
     out.reserve(text.len());
     let mut in_space = false;
     if text.is_ascii() {
-        for byte in text.bytes() {
+        // Bytes, not chars: no UTF-8 encoding per character (ASCII in, ASCII out).
+        let mut bytes = std::mem::take(out).into_bytes();
+        for &byte in text.as_bytes() {
             if byte.is_ascii_whitespace() {
                 if !in_space {
-                    out.push(' ');
+                    bytes.push(b' ');
                 }
                 in_space = true;
             } else {
-                out.push(byte.to_ascii_lowercase() as char);
+                bytes.push(byte.to_ascii_lowercase());
                 in_space = false;
             }
         }
+        *out = String::from_utf8(bytes).unwrap_or_default();
         return;
     }
     for ch in text.chars() {
