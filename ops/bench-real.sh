@@ -9,6 +9,9 @@
 #   ops/bench-real.sh OLD_BINARY NEW_BINARY [RUNS]      (default 3 runs each)
 #   CHATTER_BENCH_ARGS="--no-lake -w 1" ops/bench-real.sh …   other run options (both)
 #   CHATTER_BENCH_OLD_ARGS="--batch-size 5000" …              options for the old one only
+#   CHATTER_BENCH_NEW_ARGS=… (the same for the new one); scaling, one binary:
+#   CHATTER_BENCH_ARGS=--no-lake CHATTER_BENCH_OLD_ARGS="-w 1" CHATTER_BENCH_NEW_ARGS="-w 2" \
+#     ops/bench-real.sh target/release/chatter target/release/chatter
 set -euo pipefail
 usage="usage: ops/bench-real.sh OLD_BINARY NEW_BINARY [RUNS]"
 old="${1:?$usage}"
@@ -23,13 +26,14 @@ inputs=()
 for f in "$data"/real-comments/reddit_*.jsonl.gz; do inputs+=(-i "$f"); done
 read -r -a args <<<"${CHATTER_BENCH_ARGS:---no-lake -w 2}"
 read -r -a old_args <<<"${CHATTER_BENCH_OLD_ARGS:-}"
+read -r -a new_args <<<"${CHATTER_BENCH_NEW_ARGS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "real job: ${#inputs[@]} inputs ($(( ${#inputs[@]} / 2 )) files), options: ${args[*]}; $runs runs each, alternated"
 for run in $(seq 1 "$runs"); do
   for which in old new; do
     bin=$old; extra=("${old_args[@]}")
-    if [ "$which" = new ]; then bin=$new; extra=(); fi
+    if [ "$which" = new ]; then bin=$new; extra=("${new_args[@]}"); fi
     start=$(date +%s.%N)
     /usr/bin/time -f "%U %S" -o "$tmp/$which-$run.cpu" \
       "$bin" run -q "${args[@]}" "${extra[@]}" "${inputs[@]}" -e "$data/real-entities/entities.jsonl" \

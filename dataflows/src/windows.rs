@@ -304,3 +304,127 @@ pub fn window_rows<'scope>(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: i64 = 300_000;
+
+    fn shard() -> Shard {
+        Shard {
+            window_ms: W,
+            baseline_windows: 2,
+            windows: BTreeMap::new(),
+            labels: HashMap::new(),
+        }
+    }
+
+    fn label(name: &str) -> EntityLabel {
+        EntityLabel::new("E".into(), name.into(), "ticker".into())
+    }
+
+    fn mention(window: i64, author: u64, diff: isize) -> MentionUpdate {
+        (((7, window * W), (author, 100)), 0, diff)
+    }
+
+    fn relabel(name: &str, diff: isize) -> LabelUpdate {
+        ((7, label(name)), 0, diff)
+    }
+
+    /// (window index, label name, mentions, authors, baseline sum, diff), sorted.
+    fn summary(out: &[RowUpdate]) -> Vec<(i64, String, u64, u64, u64, isize)> {
+        let mut rows: Vec<_> = out
+            .iter()
+            .map(|(((_, window), (label, stat)), _, diff)| {
+                let c = stat.counts;
+                (
+                    window / W,
+                    label.name.clone(),
+                    c.mentions,
+                    c.authors,
+                    stat.baseline_sum,
+                    *diff,
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn a_change_reaches_the_k_windows_after_it_and_a_rename_every_row() {
+        let mut shard = shard();
+        let mut out = Vec::new();
+        shard.apply(
+            1,
+            vec![mention(0, 1, 1), mention(1, 2, 1)],
+            vec![relabel("A", 1)],
+            &mut out,
+        );
+        assert_eq!(
+            summary(&out),
+            vec![(0, "A".into(), 1, 1, 0, 1), (1, "A".into(), 1, 1, 1, 1)]
+        );
+        // A second mention in window 0 by the same author: window 0's counts and window 1's
+        // baseline change; window 2 (empty) has no row.
+        out.clear();
+        shard.apply(2, vec![mention(0, 1, 1)], vec![], &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![
+                (0, "A".into(), 1, 1, 0, -1),
+                (0, "A".into(), 2, 1, 0, 1),
+                (1, "A".into(), 1, 1, 1, -1),
+                (1, "A".into(), 1, 1, 2, 1),
+            ]
+        );
+        // A rename with no count change retracts and re-inserts every row under the new label.
+        out.clear();
+        shard.apply(3, vec![], vec![relabel("A", -1), relabel("B", 1)], &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![
+                (0, "A".into(), 2, 1, 0, -1),
+                (0, "B".into(), 2, 1, 0, 1),
+                (1, "A".into(), 1, 1, 2, -1),
+                (1, "B".into(), 1, 1, 2, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn retractions_in_any_order_leave_no_trace() {
+        let mut shard = shard();
+        let mut out = Vec::new();
+        // Within one epoch a retraction may come before its insertion: nothing is emitted.
+        shard.apply(
+            1,
+            vec![mention(3, 5, -1), mention(3, 5, 1)],
+            vec![relabel("A", 1)],
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert!(shard.windows.is_empty());
+        // A window whose mentions all go away retracts its row and leaves the state.
+        shard.apply(
+            2,
+            vec![mention(3, 5, 1), mention(3, 6, 1)],
+            vec![],
+            &mut out,
+        );
+        out.clear();
+        shard.apply(
+            3,
+            vec![mention(3, 5, -1), mention(3, 6, -1)],
+            vec![],
+            &mut out,
+        );
+        assert_eq!(summary(&out), vec![(3, "A".into(), 2, 2, 0, -1)]);
+        assert!(shard.windows.is_empty());
+        // Without a label (the entity left the catalog) a window has no row.
+        out.clear();
+        shard.apply(4, vec![mention(4, 5, 1)], vec![relabel("A", -1)], &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+}

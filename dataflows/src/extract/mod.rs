@@ -363,7 +363,12 @@ pub fn fold(text: &str, out: &mut String) {
             }
             in_space = true;
         } else {
-            out.extend(ch.to_lowercase());
+            // ASCII characters of mixed text skip the Unicode case tables.
+            if ch.is_ascii() {
+                out.push(ch.to_ascii_lowercase());
+            } else {
+                out.extend(ch.to_lowercase());
+            }
             in_space = false;
         }
     }
