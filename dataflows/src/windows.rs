@@ -139,23 +139,42 @@ impl Shard {
 
     /// The rows whose value an epoch's changes may touch: the K + 1 rows that see each changed
     /// window, and every row of an entity whose label changed.
-    fn touched(&self, mentions: &[MentionUpdate], labels: &[LabelUpdate]) -> Vec<MentionKey> {
-        let mut keys = Vec::new();
-        for &(((entity, window), _), _, _) in mentions {
-            for lag in 0..=self.baseline_windows {
-                let at = window.saturating_add(self.window_ms.saturating_mul(i64::from(lag)));
+    fn touched(&self, changed: &[MentionKey], labels: &[LabelUpdate]) -> Vec<MentionKey> {
+        // `changed` is sorted and distinct: each window reaches the K windows after it, and
+        // the reaches of one entity's windows are merged as they go (sorted, no duplicates).
+        let span = self
+            .window_ms
+            .saturating_mul(i64::from(self.baseline_windows));
+        let mut keys: Vec<MentionKey> = Vec::with_capacity(changed.len() * 2);
+        let mut reached: Option<MentionKey> = None;
+        for &(entity, window) in changed {
+            let mut at = match reached {
+                Some((e, last)) if e == entity && last >= window => {
+                    last.saturating_add(self.window_ms)
+                }
+                _ => window,
+            };
+            let end = window.saturating_add(span);
+            while at <= end {
                 keys.push((entity, at));
+                at = match at.checked_add(self.window_ms) {
+                    Some(next) => next,
+                    None => break,
+                };
             }
+            reached = keys.last().copied();
         }
-        for ((entity, _), _, _) in labels {
-            keys.extend(
-                self.windows
-                    .range((*entity, i64::MIN)..=(*entity, i64::MAX))
-                    .map(|(key, _)| *key),
-            );
+        if !labels.is_empty() {
+            for ((entity, _), _, _) in labels {
+                keys.extend(
+                    self.windows
+                        .range((*entity, i64::MIN)..=(*entity, i64::MAX))
+                        .map(|(key, _)| *key),
+                );
+            }
+            keys.sort_unstable();
+            keys.dedup();
         }
-        keys.sort_unstable();
-        keys.dedup();
         keys
     }
 
@@ -167,7 +186,10 @@ impl Shard {
         labels: Vec<LabelUpdate>,
         out: &mut Vec<RowUpdate>,
     ) {
-        let touched = self.touched(&mentions, &labels);
+        let mut changed: Vec<MentionKey> = mentions.iter().map(|((key, _), _, _)| *key).collect();
+        changed.sort_unstable();
+        changed.dedup();
+        let touched = self.touched(&changed, &labels);
         let before = self.stats(&touched);
         let mut relabelled: BTreeMap<EntityKey, Vec<(EntityLabel, isize)>> = BTreeMap::new();
         for ((entity, _), _, _) in &labels {
@@ -176,13 +198,9 @@ impl Shard {
                 .or_insert_with(|| self.labels.get(entity).cloned().unwrap_or_default());
         }
 
-        let mut changed: Vec<MentionKey> = Vec::with_capacity(mentions.len());
         for ((key, value), _, diff) in mentions {
             self.windows.entry(key).or_default().update(value, diff);
-            changed.push(key);
         }
-        changed.sort_unstable();
-        changed.dedup();
         for key in changed {
             if let Some(agg) = self.windows.get_mut(&key) {
                 if agg.values.is_empty() {

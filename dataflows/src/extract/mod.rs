@@ -258,7 +258,8 @@ impl TokenIndex {
 
     /// Calls `hit(pattern, start, end)` for every occurrence in `text` of a pattern that
     /// starts at a run (or at the `$` before one), and of every pattern without a leading run.
-    fn find(&self, text: &str, mut hit: impl FnMut(usize, usize, usize)) {
+    /// `ascii`: the caller knows `text` is ASCII (else it is checked here).
+    fn find(&self, text: &str, ascii: bool, mut hit: impl FnMut(usize, usize, usize)) {
         if self.patterns.is_empty() {
             return;
         }
@@ -294,7 +295,7 @@ impl TokenIndex {
             }
             previous = Some((start, end));
         };
-        if text.is_ascii() {
+        if ascii || text.is_ascii() {
             runs(
                 bytes.iter().map(u8::is_ascii_alphanumeric).enumerate(),
                 text.len(),
@@ -336,10 +337,15 @@ impl std::fmt::Debug for Matcher {
 
 /// Lower-cases and collapses every whitespace run to one space (the folded form of SPEC §2.1).
 pub fn fold(text: &str, out: &mut String) {
+    fold_known(text, text.is_ascii(), out)
+}
+
+/// [`fold`] of a text whose ASCII-ness the caller has checked.
+fn fold_known(text: &str, ascii: bool, out: &mut String) {
     out.clear();
     out.reserve(text.len());
     let mut in_space = false;
-    if text.is_ascii() {
+    if ascii {
         // Bytes, not chars: no UTF-8 encoding per character (ASCII in, ASCII out).
         let mut bytes = std::mem::take(out).into_bytes();
         for &byte in text.as_bytes() {
@@ -480,20 +486,22 @@ impl Matcher {
         if self.entity_count == 0 {
             return found;
         }
-        let text = if nfkc(text, &mut scratch.normal) {
+        // One ASCII check of the text for the normalisation, both searches and the folding.
+        let ascii = text.is_ascii();
+        let text = if !ascii && nfkc(text, &mut scratch.normal) {
             scratch.normal.as_str()
         } else {
             text
         };
-        self.exact.find(text, |pattern, start, end| {
+        self.exact.find(text, ascii, |pattern, start, end| {
             if is_boundary_before(text, start) && is_boundary_after(text, end) {
                 found.extend_from_slice(&self.exact_targets[pattern]);
             }
         });
         if !self.folded.patterns.is_empty() {
-            fold(text, &mut scratch.folded);
+            fold_known(text, ascii, &mut scratch.folded);
             let folded = scratch.folded.as_str();
-            self.folded.find(folded, |pattern, start, end| {
+            self.folded.find(folded, ascii, |pattern, start, end| {
                 let (kind, keys) = &self.folded_targets[pattern];
                 let before_ok = *kind == PatternKind::Cashtag || is_boundary_before(folded, start);
                 if before_ok && is_boundary_after(folded, end) {
