@@ -17,6 +17,7 @@ use crate::model::{
     Comment, CommentEvent, Entity, EntityEvent, EntityKey, EntityLabel, Position, Positioned,
     Progress, Refusal, RefusalReason, RestoredComment, Time,
 };
+use crate::stash::{self, Stash};
 use crate::{floor_window, format_rfc3339_ms, Params};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -25,7 +26,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 /// Key of the mentions collection: (entity, window start ms).
@@ -273,9 +273,8 @@ pub fn ingest<'scope>(
         timely::dataflow::channels::pact::Pipeline,
         "Ingest",
         move |_capability, _info| {
-            let mut comment_stash: BTreeMap<Time, Stashed<Positioned<CommentEvent>>> =
-                BTreeMap::new();
-            let mut control_stash: BTreeMap<Time, Stashed<Control>> = BTreeMap::new();
+            let mut comment_stash: Stash<Positioned<CommentEvent>> = BTreeMap::new();
+            let mut control_stash: Stash<Control> = BTreeMap::new();
             let mut matcher = Arc::new(Matcher::empty());
             let mut scratch = Scratch::default();
             let mut buffer: Vec<IngestOut> = Vec::new();
@@ -315,30 +314,17 @@ pub fn ingest<'scope>(
                         }
                     }
                     if !data.is_empty() {
-                        stash_with(&mut comment_stash, capability, data);
+                        stash::push_at(&mut comment_stash, capability, data);
                     }
                 });
-                input2.for_each(|cap, data| stash(&mut control_stash, cap, port, data));
+                input2.for_each(|cap, data| stash::push(&mut control_stash, cap, port, data));
                 // Every time either input holds data for, processed in time order once both
                 // frontiers have passed it.
-                loop {
-                    let next = [comment_stash.keys().next(), control_stash.keys().next()]
-                        .into_iter()
-                        .flatten()
-                        .min()
-                        .copied();
-                    let Some(time) = next else { break };
-                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
-                        break;
-                    }
-                    let comment_entry = comment_stash.remove(&time);
-                    let control_entry = control_stash.remove(&time);
-                    let capability = match (&comment_entry, &control_entry) {
-                        (Some((cap, _)), _) | (None, Some((cap, _))) => cap.clone(),
-                        (None, None) => continue,
-                    };
-                    let events = comment_entry.map(|(_, v)| v).unwrap_or_default();
-                    let controls = control_entry.map(|(_, v)| v).unwrap_or_default();
+                let pending =
+                    |time: &Time| frontier1.less_equal(time) || frontier2.less_equal(time);
+                while let Some((capability, time, events, controls)) =
+                    stash::take_ready(&mut comment_stash, &mut control_stash, pending)
+                {
                     let mut state = state.borrow_mut();
                     process_epoch(
                         &mut state,
@@ -358,35 +344,6 @@ pub fn ingest<'scope>(
             }
         },
     )
-}
-
-/// Data held back until its time is complete, with the capability to send its results.
-type Stashed<D> = (Capability<Time>, Vec<D>);
-
-fn stash<D>(
-    stash: &mut BTreeMap<Time, Stashed<D>>,
-    cap: timely::dataflow::operators::InputCapability<Time>,
-    port: usize,
-    data: &mut Vec<D>,
-) {
-    // Messages sent under no capability carry no time and make no progress claim (see
-    // `InputCapability::least`); our inputs never send them.
-    if let Some(capability) = cap.retain_least(port) {
-        stash_with(stash, capability, data);
-    }
-}
-
-fn stash_with<D>(
-    stash: &mut BTreeMap<Time, Stashed<D>>,
-    capability: Capability<Time>,
-    data: &mut Vec<D>,
-) {
-    let time = *capability.time();
-    stash
-        .entry(time)
-        .or_insert_with(|| (capability, Vec::new()))
-        .1
-        .append(data);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -16,6 +16,7 @@ pub mod enrich;
 pub mod event_time;
 pub mod extract;
 pub mod model;
+mod stash;
 pub mod velocity;
 pub mod windows;
 

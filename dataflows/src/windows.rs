@@ -17,11 +17,11 @@
 
 use crate::enrich::{MentionKey, MentionVal};
 use crate::model::{EntityKey, EntityLabel, Time, WindowCounts, WindowStat};
+use crate::stash::{self, Stash};
 use crate::velocity::Row;
 use std::collections::{BTreeMap, HashMap};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 /// A change to the mentions collection: ((entity, window), (author hash, sentiment)).
@@ -245,9 +245,6 @@ impl Shard {
     }
 }
 
-/// Data held back until its time is complete, with the capability to send its results.
-type Stash<D> = BTreeMap<Time, (Capability<Time>, Vec<D>)>;
-
 /// The window rows: `mentions` and `labels` in, row updates out (see the module docs).
 pub fn window_rows<'scope>(
     mentions: StreamVec<'scope, Time, MentionUpdate>,
@@ -273,47 +270,16 @@ pub fn window_rows<'scope>(
             move |(input1, frontier1), (input2, frontier2), output| {
                 let port = output.output_index();
                 input1.for_each(|cap, data| {
-                    for update in data.drain(..) {
-                        let time = update.1;
-                        mention_stash
-                            .entry(time)
-                            .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
-                            .1
-                            .push(update);
-                    }
+                    stash::push_updates(&mut mention_stash, &cap, port, data)
                 });
-                input2.for_each(|cap, data| {
-                    for update in data.drain(..) {
-                        let time = update.1;
-                        label_stash
-                            .entry(time)
-                            .or_insert_with(|| (cap.delayed(&time, port), Vec::new()))
-                            .1
-                            .push(update);
-                    }
-                });
-                loop {
-                    let next = [mention_stash.keys().next(), label_stash.keys().next()]
-                        .into_iter()
-                        .flatten()
-                        .min()
-                        .copied();
-                    let Some(time) = next else { break };
-                    if frontier1.less_equal(&time) || frontier2.less_equal(&time) {
-                        break;
-                    }
-                    let mentions = mention_stash.remove(&time);
-                    let labels = label_stash.remove(&time);
-                    let capability = match (&mentions, &labels) {
-                        (Some((cap, _)), _) | (None, Some((cap, _))) => cap.clone(),
-                        (None, None) => continue,
-                    };
-                    shard.apply(
-                        time,
-                        mentions.map(|(_, v)| v).unwrap_or_default(),
-                        labels.map(|(_, v)| v).unwrap_or_default(),
-                        &mut buffer,
-                    );
+                input2
+                    .for_each(|cap, data| stash::push_updates(&mut label_stash, &cap, port, data));
+                let pending =
+                    |time: &Time| frontier1.less_equal(time) || frontier2.less_equal(time);
+                while let Some((capability, time, mentions, labels)) =
+                    stash::take_ready(&mut mention_stash, &mut label_stash, pending)
+                {
+                    shard.apply(time, mentions, labels, &mut buffer);
                     if !buffer.is_empty() {
                         output.session(&capability).give_iterator(buffer.drain(..));
                     }
