@@ -111,6 +111,8 @@ if [ "${CHATTER_COVERAGE:-1}" = 1 ]; then
   echo "== cargo tarpaulin (every test, release, under coverage; the report: $report/tarpaulin-report.html)"
   # Its own target directory: instrumented artifacts never replace target/release's.
   rm -rf "$target/coverage/tarpaulin/profraws"
+  # A full disk fails every test that writes a lake at once: say how much room there is.
+  echo "free space for the coverage run: $(df -h --output=avail "$target" | tail -1 | tr -d ' ')"
   cargo tarpaulin --engine llvm --release --workspace --locked --skip-clean --tests \
     --target-dir "$target/coverage" --timeout 900 --color never \
     --exclude-files 'benches/*' --exclude-files build.rs \
@@ -119,7 +121,9 @@ if [ "${CHATTER_COVERAGE:-1}" = 1 ]; then
   if [ "$status" = 0 ]; then
     python3 ops/coverage-check.py "$report/tarpaulin-report.json" || status=1
   fi
-  # Every chatter process the tests start leaves a profile (gigabytes in all): merged above.
+  # The profiles (the test binaries' and the pool every chatter process merges into, see
+  # tests/common.rs): merged above.
+  echo "coverage profiles: $(du -sh "$target/coverage/tarpaulin/profraws" 2>/dev/null | cut -f1)"
   rm -rf "$target/coverage/tarpaulin/profraws"
 else
   echo "== cargo test (release; CHATTER_COVERAGE=0: coverage not measured)"

@@ -6,8 +6,22 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `chatter` binary cargo built for these tests.
+///
+/// Under coverage (cargo-tarpaulin) `LLVM_PROFILE_FILE` names one profile per process
+/// (`%p`): about 22 MB each, and the suite starts hundreds of chatter processes, enough to
+/// fill a CI machine's disk. Every chatter process merges into a pool of four files instead
+/// (`%4m`: the LLVM runtime merges under a file lock), in the directory tarpaulin reads.
 pub fn chatter() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chatter"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chatter"));
+    if let Some(pattern) = std::env::var_os("LLVM_PROFILE_FILE") {
+        if let Some(dir) = Path::new(&pattern).parent() {
+            command.env(
+                "LLVM_PROFILE_FILE",
+                dir.join("chatter-processes_%4m.profraw"),
+            );
+        }
+    }
+    command
 }
 
 /// Runs `chatter` with `args` in `dir`.
