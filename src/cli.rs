@@ -58,6 +58,10 @@ pub enum Command {
     /// Copy a lake's current snapshot to DEST (safe while chatter runs) and verify it.
     Backup(BackupArgs),
     /// Verify a backup and install it as a lake's newest snapshot (the next run resumes from it).
+    ///
+    /// Exits 2 when refused (no backup at --from, a lake a running chatter holds, a lake with
+    /// snapshots and no --force) and 1 when the backup is damaged or the copy fails; the lake
+    /// is left as it was in both cases.
     Restore(RestoreArgs),
     /// Exit 0 when the lake's current snapshot is recent (a running pipeline publishes one
     /// every snapshot_interval), 1 otherwise: for Docker's HEALTHCHECK.
@@ -131,6 +135,10 @@ pub struct ReplayArgs {
     /// Count what would be replayed without producing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --kafka: a pipeline config whose [kafka.options] (TLS, SASL; env: and file:
+    /// secrets) the replay's consumer and producer use.
+    #[arg(long, short = 'c', value_name = "FILE", requires = "kafka")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +286,10 @@ pub struct GenArgs {
     /// With --to: most messages per produce batch (librdkafka batch.num.messages).
     #[arg(long, default_value_t = 10_000)]
     pub batch_messages: u32,
+    /// With --to: a pipeline config whose [kafka.options] (TLS, SASL; env: and file:
+    /// secrets) the producer uses.
+    #[arg(long, short = 'c', value_name = "FILE", requires = "to")]
+    pub config: Option<PathBuf>,
     /// With --to: the catalog topic ("" = do not produce the catalog).
     #[arg(long, value_name = "TOPIC", default_value = "entities")]
     pub entities_topic: String,
@@ -343,7 +355,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Restore(args) => {
-            let manifest = crate::lake::backup::restore(&args.from, &args.lake, args.force)?;
+            use crate::lake::backup::{restore, RestoreError};
+            let manifest = restore(&args.from, &args.lake, args.force).map_err(|e| match e {
+                RestoreError::Refused(e) => Error::Usage(e),
+                RestoreError::Failed(e) => Error::Failed(e),
+            })?;
             crate::say!(
                 "installed snapshot {} (frontier {}, watermark {}) from {} into {}: the next `chatter run --lake {}` resumes from it",
                 manifest.id,
@@ -406,9 +422,11 @@ fn generate(args: GenArgs) -> Result<()> {
         });
         let entities_topic =
             (!args.entities_topic.is_empty()).then_some(args.entities_topic.as_str());
+        let options = kafka_options(args.config.as_deref())?;
         let produced = crate::kafka::admin::produce(
             &config,
             &brokers,
+            &options,
             &topic,
             entities_topic,
             args.partitions,
@@ -446,6 +464,21 @@ fn generate(args: GenArgs) -> Result<()> {
     Ok(())
 }
 
+/// The `[kafka.options]` of `--config FILE`, secrets resolved (none without a file): what
+/// `gen --to` and `replay --kafka` give their Kafka clients, as a run does.
+fn kafka_options(
+    config: Option<&std::path::Path>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let Some(path) = config else {
+        return Ok(Default::default());
+    };
+    let config = usage(Config::load(path))?;
+    usage(
+        crate::kafka::client_options(&config.kafka)
+            .with_context(|| format!("config {}", path.display())),
+    )
+}
+
 fn replay(args: ReplayArgs) -> Result<()> {
     if let Some(reason) = &args.reason {
         if !crate::decode::Reason::ALL
@@ -462,6 +495,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         (Some(brokers), _, _) => (
             crate::kafka::replay::from_topic(
                 brokers,
+                &kafka_options(args.config.as_deref())?,
                 &args.dlq,
                 args.reason.as_deref(),
                 args.to.as_deref(),

@@ -898,15 +898,36 @@ fn catch_up_keeps_old_alerts_out_of_the_topic_but_in_the_lake() {
     // every window of 2021 is older than the horizon: every alert is a catch-up alert, however
     // fast the backlog is read.
     let dir = tempfile::tempdir().unwrap();
-    let out = run_ok(kafka_command(
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let child = kafka_command(
         &broker,
         dir.path(),
         "lake",
         "catch_up_lag = 0",
-        &["--bounded"],
-    ));
+        &["--bounded", "--keep-serving", "--http", &http],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The live counter of what was kept out, once the bounded input is read.
+    wait_for_answer(
+        port,
+        "/readyz",
+        503,
+        "\"phase\":\"finished\"",
+        Duration::from_secs(120),
+    );
+    let (_, metrics) = http_get(port, "/metrics").expect("/metrics answers");
+    let suppressed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("chatter_alerts_suppressed_total "))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    let out = terminate(child);
     let lake_alerts = lake_rows(&dir.path().join("lake"))["alerts"].len();
     assert!(lake_alerts > 0);
+    assert_eq!(suppressed, Some(lake_alerts), "{metrics}");
     assert_eq!(
         broker.read_all("chatter.alerts").len(),
         0,
@@ -1154,6 +1175,48 @@ fn sasl_credentials_pass_through_kafka_options() {
         "{text}"
     );
     assert!(!text.contains("wrong\""), "{text}");
+
+    // `gen --to` and `replay --kafka` take the same [kafka.options] from --config.
+    let config = dir.path().join("sasl.toml");
+    std::fs::write(&config, options).unwrap();
+    let url = format!("kafka://{}/more", broker.addr());
+    let gen = |password: &str| {
+        output_within(
+            chatter()
+                .args(["gen", "--comments", "300", "--entities-topic", ""])
+                .args(["--to", &url, "--config"])
+                .arg(&config)
+                .env("CHATTER_TEST_KAFKA_PW", password),
+        )
+    };
+    let out = gen("s3cret-pw");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out);
+    let produced: u64 = (text.split("produced ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(produced >= 300, "{text}");
+    let out = gen("wrong");
+    assert!(!out.status.success(), "a wrong password fails gen --to");
+    let out = output_within(
+        chatter()
+            .args(["replay", "--kafka", &broker.addr(), "--dry-run", "--config"])
+            .arg(&config)
+            .env("CHATTER_TEST_KAFKA_PW", "s3cret-pw"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out);
+    let would: u64 = text
+        .split_whitespace()
+        .skip_while(|w| *w != "replay")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        would > 0,
+        "the run's dead letters are read over SASL: {text}"
+    );
+    assert!(!text.contains("s3cret-pw"), "{text}");
 }
 
 /// Stops a running chatter with SIGTERM; it must take its last snapshot and exit 0.

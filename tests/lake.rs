@@ -917,10 +917,31 @@ fn backup_and_restore_round_trip_and_damaged_backups_are_refused() {
         stderr(&out)
     );
     assert_eq!(lake_rows(&fixture.path().join("lake2")), want);
-    // Into a lake with snapshots: only with --force.
+    // Into a lake with snapshots: only with --force (exit 2: the user's to fix).
     let out = run(&["restore", "--from", "bak", "--lake", "lake"]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    // Into a lake another process holds (as a running chatter does): exit 2, even with
+    // --force, and nothing installed.
+    let held = std::fs::File::create(fixture.path().join("lake/LAKE.lock")).unwrap();
+    held.try_lock().unwrap();
+    let before = std::fs::read_link(fixture.path().join("lake/current")).unwrap();
+    let out = run(&["restore", "--from", "bak", "--lake", "lake", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another chatter process"),
+        "{}",
+        stderr(&out)
+    );
+    drop(held);
+    assert_eq!(
+        std::fs::read_link(fixture.path().join("lake/current")).unwrap(),
+        before
+    );
+    // A path that holds no backup: exit 2, naming it.
+    let out = run(&["restore", "--from", "no-such-backup", "--lake", "lake4"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-backup"), "{}", stderr(&out));
     // A damaged backup is refused and the target is left alone.
     let file = parquet_files(&fixture.path().join("bak/current/comments"))
         .pop()

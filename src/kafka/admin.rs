@@ -94,6 +94,7 @@ fn id_of(line: &[u8]) -> Option<(String, bool)> {
 pub fn produce(
     cfg: &GenConfig,
     brokers: &str,
+    options: &std::collections::BTreeMap<String, String>,
     topic: &str,
     entities_topic: Option<&str>,
     partitions: i32,
@@ -101,16 +102,21 @@ pub fn produce(
     batch_messages: u32,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Produced> {
-    ensure_topic(brokers, &Default::default(), topic, partitions, false)?;
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    ensure_topic(brokers, options, topic, partitions, false)?;
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("batch.num.messages", batch_messages.to_string())
         .set("queue.buffering.max.messages", "500000")
         .set("message.max.bytes", "4194304")
-        .set("compression.type", "lz4")
+        .set("compression.type", "lz4");
+    for (key, value) in options {
+        config.set(key, value);
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = config
         .create()
-        .context("cannot create a Kafka producer")?;
+        .context("cannot create a Kafka producer: check kafka.options")?;
     let send = |topic: &str, key: Option<&[u8]>, value: Option<&[u8]>| -> Result<()> {
         let mut record = BaseRecord::<[u8], [u8]>::to(topic);
         if let Some(key) = key {
@@ -133,7 +139,7 @@ pub fn produce(
     let started = Instant::now();
     let mut produced = Produced::default();
     if let Some(entities) = entities_topic {
-        ensure_topic(brokers, &Default::default(), entities, 1, true)?;
+        ensure_topic(brokers, options, entities, 1, true)?;
         for line in entity_lines(cfg) {
             let key = id_of(&line).map(|(id, _)| id);
             send(entities, key.as_deref().map(str::as_bytes), Some(&line))?;

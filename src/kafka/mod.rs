@@ -228,6 +228,20 @@ const RESERVED: [(&str, &str); 4] = [
     ("bootstrap.servers", "use kafka.brokers"),
 ];
 
+/// `[kafka.options]` with their secrets resolved (`env:`, `file:`), reserved keys refused: the
+/// librdkafka options of every client chatter makes, in a run and in `gen --to` and
+/// `replay --kafka` (TLS, SASL).
+pub fn client_options(config: &KafkaConfig) -> Result<BTreeMap<String, String>> {
+    let mut options = BTreeMap::new();
+    for (key, value) in &config.options {
+        if let Some((_, fix)) = RESERVED.iter().find(|(k, _)| k == key) {
+            bail!("kafka.options.\"{key}\" cannot be set: {fix}");
+        }
+        options.insert(key.clone(), resolve(key, value)?);
+    }
+    Ok(options)
+}
+
 impl KafkaSettings {
     /// Validates `[kafka]`; errors name the key and the fix.
     pub fn from_config(config: &KafkaConfig) -> Result<KafkaSettings> {
@@ -259,13 +273,7 @@ impl KafkaSettings {
                 bail!("kafka topic name {topic:?} is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' (at most 249)");
             }
         }
-        let mut options = BTreeMap::new();
-        for (key, value) in &config.options {
-            if let Some((_, fix)) = RESERVED.iter().find(|(k, _)| k == key) {
-                bail!("kafka.options.\"{key}\" cannot be set: {fix}");
-            }
-            options.insert(key.clone(), resolve(key, value)?);
-        }
+        let options = client_options(config)?;
         let optional = |name: &str| {
             let name = name.trim();
             (!name.is_empty()).then(|| name.to_string())

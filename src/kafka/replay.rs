@@ -38,18 +38,30 @@ fn header<'a>(message: &'a rdkafka::message::BorrowedMessage<'_>, key: &str) -> 
 /// Replays the DLQ topic `dlq` on `brokers` (to its end as of now).
 pub fn from_topic(
     brokers: &str,
+    options: &BTreeMap<String, String>,
     dlq: &str,
     reason: Option<&str>,
     to: Option<&str>,
     dry_run: bool,
 ) -> Result<Replayed> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "chatter-replay")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .context("cannot create a Kafka consumer")?;
+    let client = |defaults: &[(&str, &str)]| {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
+        for (key, value) in options {
+            config.set(key, value);
+        }
+        config
+    };
+    let consumer: BaseConsumer = client(&[
+        ("group.id", "chatter-replay"),
+        ("enable.auto.commit", "false"),
+        ("fetch.wait.max.ms", "10"),
+    ])
+    .create()
+    .context("cannot create a Kafka consumer: check kafka.options")?;
     let metadata = consumer
         .fetch_metadata(Some(dlq), Duration::from_secs(10))
         .with_context(|| format!("cannot reach the Kafka brokers {brokers}"))?;
@@ -67,13 +79,11 @@ pub fn from_topic(
         list.add_partition_offset(dlq, p, Offset::Beginning)?;
     }
     consumer.assign(&list)?;
-    let producer: ThreadedProducer<super::SinkContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
+    let producer: ThreadedProducer<super::SinkContext> = client(&[("enable.idempotence", "true")])
         .create_with_context(super::SinkContext::default())
-        .context("cannot create a Kafka producer")?;
+        .context("cannot create a Kafka producer: check kafka.options")?;
     if let (Some(to), false) = (to, dry_run) {
-        super::admin::ensure_topic(brokers, &Default::default(), to, 1, false)?;
+        super::admin::ensure_topic(brokers, options, to, 1, false)?;
     }
     let mut done = Replayed::default();
     let mut reached: BTreeMap<i32, i64> = BTreeMap::new();

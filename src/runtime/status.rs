@@ -83,6 +83,9 @@ pub struct Status {
     pub dead_letters: BTreeMap<&'static str, u64>,
     /// Alert events by kind: fired, updated, retracted.
     pub alerts: [u64; 3],
+    /// Alert events kept out of the alerts topic during catch-up (`kafka.catch_up_lag`,
+    /// `kafka.alert_horizon`): in the lake and the alerts file only.
+    pub alerts_suppressed: u64,
     pub epoch_latency: LatencySummary,
     /// The whole epoch-latency histogram (microseconds), for metrics with buckets.
     pub epoch_histogram: Option<Arc<Histogram<u64>>>,
@@ -110,6 +113,7 @@ impl Default for Status {
             sources: Vec::new(),
             dead_letters: BTreeMap::new(),
             alerts: [0; 3],
+            alerts_suppressed: 0,
             epoch_latency: LatencySummary::default(),
             epoch_histogram: None,
             last_snapshot: None,
@@ -265,6 +269,7 @@ impl StatusBoard {
             sources,
             dead_letters: self.dead_letters.counts(),
             alerts: table.event_counts,
+            alerts_suppressed: emitter.suppressed,
             epoch_latency: histogram.map(latency).unwrap_or_default(),
             epoch_histogram: histogram.map(|h| Arc::new(h.clone())),
             last_snapshot: snapshots.last.as_ref().map(|m| SnapshotSummary {

@@ -263,6 +263,13 @@ impl StatusCollector {
             "Alert events decided, by kind",
             &alerts,
         )?;
+        let metric = e.encode_descriptor(
+            "chatter_alerts_suppressed",
+            "Alert events kept out of the alerts topic during catch-up (in the lake only)",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(status.alerts_suppressed).encode(metric)?;
         let frontier = status.frontier as f64;
         gauge(
             e,

@@ -124,30 +124,43 @@ pub fn backup(lake: &Path, dest: &Path) -> Result<Manifest> {
     Err(last_error.unwrap_or_else(|| anyhow::anyhow!("backup failed")))
 }
 
+/// Why a restore installed nothing: the user's to fix (`Refused`: no backup at that path, a
+/// lake another chatter holds, a lake with snapshots and no `force`; the command exits 2), or
+/// a failure (`Failed`: a damaged backup, an I/O error; exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("{0:#}")]
+    Refused(anyhow::Error),
+    #[error("{0:#}")]
+    Failed(#[from] anyhow::Error),
+}
+
 /// `chatter restore --from BACKUP --lake LAKE`: verifies BACKUP's current snapshot and installs
 /// it as LAKE's newest snapshot (LAKE is created if missing). Refuses a damaged backup and
 /// leaves LAKE untouched then. A lake that already has snapshots needs `force`.
-pub fn restore(from: &Path, lake: &Path, force: bool) -> Result<Manifest> {
-    let backup = Lake::open_existing(from).with_context(|| {
-        format!(
-            "{} is not a backup made by `chatter backup`",
-            from.display()
-        )
-    })?;
+pub fn restore(from: &Path, lake: &Path, force: bool) -> Result<Manifest, RestoreError> {
+    let backup = Lake::open_existing(from)
+        .with_context(|| {
+            format!(
+                "{} is not a backup made by `chatter backup`",
+                from.display()
+            )
+        })
+        .map_err(RestoreError::Refused)?;
     let snapshot = backup.current().with_context(|| {
         format!(
             "the backup {} is damaged and was not installed",
             from.display()
         )
     })?;
-    let target = Lake::open_or_create(lake)?;
+    let target = Lake::open_or_create(lake).map_err(RestoreError::Refused)?;
     let ids = target.snapshot_ids()?;
     if !ids.is_empty() && !force {
-        bail!(
+        return Err(RestoreError::Refused(anyhow::anyhow!(
             "{} already has {} snapshot(s): pass --force to install the backup as its newest snapshot (older ones stay)",
             lake.display(),
             ids.len()
-        );
+        )));
     }
     let id = ids.last().map_or(snapshot.manifest.id, |last| {
         (last + 1).max(snapshot.manifest.id)
