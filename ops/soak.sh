@@ -2,17 +2,23 @@
 # Soak test: chatter on a real broker at a steady load for a long time, with a retention short
 # enough that its state is replaced many times over; records RSS, live state and lag.
 #
-#   ops/soak.sh [MINUTES] [RATE] [OUT]      default 30 minutes at 2000 comments/s, into
-#                                           target/soak (soak.csv and soak.svg)
+#   ops/soak.sh [MINUTES] [RATE] [OUT] [PER_MINUTE]
+#       default 30 minutes at 2000 comments/s, into target/soak (soak.csv and soak.svg),
+#       200 comments per minute of event time
 #
 # The producer (`chatter gen --rate`) writes RATE comments/s with one minute of event time per
-# 2000 comments, so event time runs at about RATE/2000 minutes per second; with
-# `windows.retention = "2h"` the live state turns over every 2 hours of event time (every
-# 2 minutes of wall time at the default rate: 15 times in a 30-minute soak). Every 10 s the
-# script samples the process's RSS, /api/v1/status (live comments, window rows, lag) and
-# writes a row of soak.csv; at the end it draws soak.svg and prints the verdict:
-#   RSS growth after warm-up (the median of the last 5 minutes against the median of minutes
-#   5 to 10) under 5%, and the lag bounded (its maximum after warm-up under 10 s of input).
+# PER_MINUTE comments: at the defaults event time runs 10 minutes a second. With
+# `windows.retention = "2h"` the live state turns over every 12 s of wall time, and a UTC day
+# of event time (the lake's partition) every 144 s: 12 days in a 30-minute soak. The day
+# matters as much as the retention: the lake rewrites the open day's partition at each
+# snapshot, so the comments evicted from live state stay in memory until their day closes
+# (BENCHMARKS.md, "Soak"); a soak shorter than a few event-days measures that day's growth,
+# not a leak. Every 10 s the script samples the process's RSS, /api/v1/status (live comments,
+# window rows, lag) and writes a row of soak.csv; at the end it draws soak.svg and prints the
+# verdict:
+#   RSS growth after a 5-minute warm-up (the second half against the first, both the medians
+#   and the peaks) under 5%, and the lag bounded (its maximum after warm-up under 10 s of
+#   input).
 # Not part of .ci/run (it takes MINUTES); BENCHMARKS.md ("Soak") has the command and the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +26,7 @@ cd "$(dirname "$0")/.."
 minutes=${1:-30}
 rate=${2:-2000}
 out=${3:-target/soak}
+per_minute=${4:-200}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # shellcheck source=ops/lib/drill.sh
@@ -34,8 +41,8 @@ retention = "2h"
 brokers = "$brokers"
 topics = ["comments"]
 EOF
-echo "soak: broker at $brokers; $comments comments at $rate/s for $minutes min; retention 2h of event time"
-"$bin" gen --comments "$comments" --rate "$rate" --partitions 2 --comments-per-minute 2000 \
+echo "soak: broker at $brokers; $comments comments at $rate/s for $minutes min, $per_minute per minute of event time; retention 2h of event time"
+"$bin" gen --comments "$comments" --rate "$rate" --partitions 2 --comments-per-minute "$per_minute" \
   --to "kafka://$brokers/comments" 2>"$work/gen.log" &
 producer=$!
 pids+=($producer)
@@ -76,9 +83,12 @@ series = {
 def window(lo, hi, values):
     return [v for s, v in zip(t, values) if lo <= s < hi] or values
 end = t[-1]
-warm = window(300, 600, series["RSS (MB)"])
-last = window(end - 300, end + 1, series["RSS (MB)"])
+# After a 5-minute warm-up, the first half against the second: medians and peaks. State that
+# cycles (the retention, the lake's open day) gives a sawtooth; only a leak moves both.
+warm = window(300, (300 + end) / 2, series["RSS (MB)"])
+last = window((300 + end) / 2, end + 1, series["RSS (MB)"])
 growth = 100 * (statistics.median(last) / statistics.median(warm) - 1)
+peak_growth = 100 * (max(last) / max(warm) - 1)
 lag_after = window(300, end + 1, series["lag (thousands of records)"])
 max_lag_s = max(lag_after) * 1000 / rate
 # A plot of the three series over time: one panel each, hand-drawn SVG (no plotting library).
@@ -93,8 +103,9 @@ for i, (name, values) in enumerate(series.items()):
     svg.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{pts}"/>')
 svg.append(f'<text x="{pad}" y="{height * 3 - 4}">minutes 0 to {end / 60:.0f}</text></svg>')
 open(sys.argv[2], "w").write("\n".join(svg))
-verdict = "ok" if growth < 5 and max_lag_s < 10 else "MISSED"
-print(f"soak: {verdict}: RSS median {statistics.median(warm):.0f} MB at minutes 5-10, {statistics.median(last):.0f} MB in the last 5 ({growth:+.1f}%); live comments {series['live comments (thousands)'][-1]:.0f}k at the end; max lag after warm-up {max_lag_s:.1f} s of input")
+verdict = "ok" if growth < 5 and peak_growth < 5 and max_lag_s < 10 else "MISSED"
+half = (300 + end) / 120
+print(f"soak: {verdict}: RSS median {statistics.median(warm):.0f} MB and peak {max(warm):.0f} MB in minutes 5-{half:.0f}, {statistics.median(last):.0f} MB and {max(last):.0f} MB after ({growth:+.1f}%, peak {peak_growth:+.1f}%); live comments {series['live comments (thousands)'][-1]:.0f}k at the end; max lag after warm-up {max_lag_s:.1f} s of input")
 sys.exit(0 if verdict == "ok" else 1)
 EOF
 echo "soak: $out/soak.csv and $out/soak.svg"

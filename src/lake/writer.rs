@@ -274,6 +274,7 @@ impl LakeShared {
         let schema =
             |table| tables::schema_of(table)?.ok_or_else(|| anyhow!("no schema for table {table}"));
         let (comments_schema, mentions_schema) = (schema("comments")?, schema("mentions")?);
+        let by_key = crate::lake::live::entities_by_key(&state.entity_ids, &state.catalog);
         for (day, rows) in days {
             // Rows in the order the state holds them: sorting 1M rows by id cost ~1 s of a
             // snapshot, and readers do not need it.
@@ -301,9 +302,8 @@ impl LakeShared {
                     &format!("mentions/date={date}/{name}"),
                     "mentions",
                     mentions_schema.clone(),
-                    rows.chunks(CHUNK).map(|chunk| {
-                        crate::lake::live::mentions_batch(chunk, &state.entity_ids, &state.catalog)
-                    }),
+                    rows.chunks(CHUNK)
+                        .map(|chunk| crate::lake::live::mentions_batch(chunk, &by_key)),
                 )?;
                 if entry.rows > 0 {
                     files.push(entry);

@@ -6,7 +6,9 @@
 //! other string column is Parquet-dictionary-encoded too except the high-cardinality ones
 //! (ids, text, raw bytes); `entity_ids` is `LIST<STRING>`; entity attributes are a
 //! `MAP<STRING, STRING>`. Files are zstd-compressed with row groups of at most
-//! [`ROW_GROUP_ROWS`] rows. The schemas are written down in `schemas/lake/v1.json` and a test
+//! [`ROW_GROUP_ROWS`] rows; a file of fewer than [`SMALL_FILE_ROWS`] rows is snappy-compressed
+//! instead (a zstd codec costs more to set up, per column, than such a file's data: on a year
+//! of sparse days that setup was an eighth of the run). The schemas are written down in `schemas/lake/v1.json` and a test
 //! keeps that file and this code in step.
 //!
 //! One file over 800 lines: each table's schema, its writer and its reader stay side by side so
@@ -37,6 +39,8 @@ use std::sync::Arc;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Row-group size: small enough for readers to stream, large enough to compress well.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Files of fewer rows are snappy-compressed, not zstd (see the module docs).
+pub const SMALL_FILE_ROWS: usize = 4096;
 /// The tables, in the order the manifest lists them.
 pub const TABLES: [&str; 5] = [
     "comments",
@@ -454,22 +458,34 @@ pub fn write_parquet_chunks(
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    // One batch of few rows (a small day) is a small file: see SMALL_FILE_ROWS.
+    let mut batches = batches.peekable();
+    let first = batches.next().transpose()?;
+    let small = first
+        .as_ref()
+        .is_none_or(|b| b.num_rows() < SMALL_FILE_ROWS)
+        && batches.peek().is_none();
+    let compression = if small {
+        Compression::SNAPPY
+    } else {
+        Compression::ZSTD(ZstdLevel::try_new(1)?)
+    };
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_compression(compression)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("chatter {}", env!("CARGO_PKG_VERSION")));
     for column in NO_DICTIONARY {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     let sink = Hashing {
-        out: BufWriter::with_capacity(1 << 20, file),
+        out: BufWriter::with_capacity(if small { 64 << 10 } else { 1 << 20 }, file),
         hasher: Sha256::new(),
         bytes: 0,
     };
     let mut writer = ArrowWriter::try_new(sink, schema, Some(props.build()))
         .context("cannot start a Parquet writer")?;
     let mut rows = 0u64;
-    for batch in batches {
+    for batch in first.into_iter().map(Ok).chain(batches) {
         let batch = batch?;
         rows += batch.num_rows() as u64;
         writer
@@ -920,5 +936,56 @@ mod tests {
             (entry.sha256.clone(), entry.bytes)
         );
         assert_eq!(read_windows(&path).unwrap(), rows);
+    }
+
+    /// A file of fewer than SMALL_FILE_ROWS rows is snappy, a bigger one (or one of several
+    /// batches) zstd; both read back whole.
+    #[test]
+    fn small_files_are_snappy_and_big_ones_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |i: usize| WindowRecord {
+            entity_id: format!("E{i}"),
+            entity_name: "x".into(),
+            window_start_ms: 1_611_842_400_000 + i as i64 * 300_000,
+            window_end_ms: 1_611_842_700_000 + i as i64 * 300_000,
+            mentions: i as i64,
+            authors: 1,
+            sentiment_mean: 0.0,
+            baseline_mean: 0.0,
+            baseline_std: 0.0,
+            z: 0.0,
+            ratio: 0.0,
+            alert: false,
+        };
+        let codec = |path: &Path| {
+            let reader =
+                parquet::file::reader::SerializedFileReader::new(File::open(path).unwrap())
+                    .unwrap();
+            use parquet::file::reader::FileReader;
+            reader.metadata().row_group(0).column(0).compression()
+        };
+        for (n, batches, zstd) in [(10, 1, false), (SMALL_FILE_ROWS, 1, true), (20, 2, true)] {
+            let rows: Vec<WindowRecord> = (0..n).map(row).collect();
+            let chunks: Vec<_> = rows
+                .chunks(n.div_ceil(batches))
+                .map(|c| c.to_vec())
+                .collect();
+            let rel = format!("entity_windows/date=2021-01-28/part-{n}-{batches}.parquet");
+            let entry = write_parquet_chunks(
+                dir.path(),
+                &rel,
+                "entity_windows",
+                windows_batch(&[]).unwrap().schema(),
+                chunks.iter().map(|c| windows_batch(c)),
+            )
+            .unwrap();
+            let path = dir.path().join(&entry.path);
+            assert_eq!(
+                matches!(codec(&path), Compression::ZSTD(_)),
+                zstd,
+                "{n} rows"
+            );
+            assert_eq!(read_windows(&path).unwrap(), rows);
+        }
     }
 }
