@@ -532,6 +532,69 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
     );
 }
 
+/// SIGTERM while a snapshot is being published (held for 3 s at `snapshot-parts`, after the
+/// workers wrote their parts and before the manifest): that snapshot completes, the run
+/// takes its last one and exits 0, and the next run resumes to the same lake as an
+/// uninterrupted run.
+#[test]
+fn sigterm_during_a_snapshot_finishes_it_and_the_next_run_resumes() {
+    let fixture = Fixture::new(5000, 14);
+    let (want, _) = reference(&fixture);
+    let mut child = stdin_run(
+        &fixture,
+        "a.jsonl",
+        &["--snapshot-interval", "1ms", "--lake", "lake-pause"],
+    )
+    .env("CHATTER_PAUSE_AT", "snapshot-parts:2")
+    .stdin(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let input = std::fs::read(fixture.path().join("data/comments.jsonl")).unwrap();
+    let feed = HalfFeed::start(&mut child, input);
+    let lines = StderrLines::take(&mut child);
+    assert!(
+        lines.wait_for(
+            "CHATTER_PAUSE_AT=snapshot-parts",
+            std::time::Duration::from_secs(60),
+        ),
+        "the second snapshot never reached its pause"
+    );
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    feed.rest();
+    let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
+    let err = lines.all();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let lake = fixture.path().join("lake-pause");
+    let snapshots = std::fs::read_dir(lake.join("snapshots")).unwrap().count();
+    assert!(
+        snapshots >= 2,
+        "the paused snapshot and the last one: {snapshots}"
+    );
+    let out = stdin_run(&fixture, "b.jsonl", &["--lake", "lake-pause"])
+        .stdin(std::fs::File::open(fixture.path().join("data/comments.jsonl")).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("restored snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    let mut want = want;
+    for row in want.get_mut("dead_letters").unwrap().iter_mut() {
+        *row = row.replace("file:data/comments.jsonl:", "file:-:");
+    }
+    want.get_mut("dead_letters").unwrap().sort();
+    assert_same_lake(&lake, &want, "SIGTERM during a snapshot, then resume");
+}
+
 /// `chatter run` reading comments from stdin into `lake-term` (or the `--lake` in `extra`).
 fn stdin_run(fixture: &Fixture, alerts: &str, extra: &[&str]) -> std::process::Command {
     let mut command = chatter();

@@ -253,25 +253,33 @@ pub fn snapshot_name(id: u64) -> String {
 }
 
 /// Fault injection for the crash tests: with `CHATTER_CRASH_AT=NAME` (or `NAME:K` for the
-/// K-th time, 1-based) the process kills itself with SIGKILL when it reaches that point.
+/// K-th time, 1-based) the process kills itself with SIGKILL when it reaches that point. With
+/// `CHATTER_PAUSE_AT=NAME[:K]` it stops there for 3 s instead (saying so on stderr), for a
+/// signal to land at that point (SIGTERM during a snapshot).
 pub fn crash_point(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
-    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
-    static HITS: AtomicU64 = AtomicU64::new(0);
-    let target = TARGET.get_or_init(|| {
-        let spec = std::env::var("CHATTER_CRASH_AT").ok()?;
-        let (point, k) = match spec.rsplit_once(':') {
-            Some((p, k)) if k.parse::<u64>().is_ok() => (p.to_string(), k.parse().ok()?),
-            _ => (spec, 1),
-        };
-        Some((point, k))
-    });
-    let Some((point, k)) = target else { return };
-    if point != name {
-        return;
+    static CRASH: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static PAUSE: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static CRASH_HITS: AtomicU64 = AtomicU64::new(0);
+    static PAUSE_HITS: AtomicU64 = AtomicU64::new(0);
+    let spec = |var: &str| {
+        let spec = std::env::var(var).ok()?;
+        match spec.rsplit_once(':') {
+            Some((p, k)) if k.parse::<u64>().is_ok() => Some((p.to_string(), k.parse().ok()?)),
+            _ => Some((spec, 1)),
+        }
+    };
+    let reached = |target: &Option<(String, u64)>, hits: &AtomicU64| {
+        target.as_ref().is_some_and(|(point, k)| {
+            point == name && hits.fetch_add(1, Ordering::SeqCst) + 1 == *k
+        })
+    };
+    if reached(PAUSE.get_or_init(|| spec("CHATTER_PAUSE_AT")), &PAUSE_HITS) {
+        eprintln!("chatter: CHATTER_PAUSE_AT={name}: pausing 3 s");
+        std::thread::sleep(std::time::Duration::from_secs(3));
     }
-    if HITS.fetch_add(1, Ordering::SeqCst) + 1 == *k {
+    if reached(CRASH.get_or_init(|| spec("CHATTER_CRASH_AT")), &CRASH_HITS) {
         eprintln!("chatter: CHATTER_CRASH_AT={name}: killing myself with SIGKILL");
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &std::process::id().to_string()])
