@@ -505,8 +505,17 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
     )
     .unwrap();
     assert_eq!(manifest["sources"]["end_of_input"], false);
-    // Resume from the same stdin input.
-    let out = stdin_run(&fixture, "b.jsonl", &[])
+    resume_from_stdin(&fixture, "lake-term", want, "SIGTERM then resume");
+}
+
+/// Resumes `lake` from the whole input on stdin and checks it equals the reference `want`.
+fn resume_from_stdin(
+    fixture: &Fixture,
+    lake: &str,
+    mut want: BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    let out = stdin_run(fixture, "b.jsonl", &["--lake", lake])
         .stdin(std::fs::File::open(fixture.path().join("data/comments.jsonl")).unwrap())
         .output()
         .unwrap();
@@ -516,20 +525,13 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
         "{}",
         stderr(&out)
     );
-    let mut want = want;
     // Provenance differs by input name (stdin vs the file) in dead letters: compare the rest.
-    let strip = |rows: &mut Vec<String>| {
-        for row in rows.iter_mut() {
-            *row = row.replace("file:data/comments.jsonl:", "file:-:");
-        }
-        rows.sort();
-    };
-    strip(want.get_mut("dead_letters").unwrap());
-    assert_same_lake(
-        &fixture.path().join("lake-term"),
-        &want,
-        "SIGTERM then resume",
-    );
+    let rows = want.get_mut("dead_letters").unwrap();
+    for row in rows.iter_mut() {
+        *row = row.replace("file:data/comments.jsonl:", "file:-:");
+    }
+    rows.sort();
+    assert_same_lake(&fixture.path().join(lake), &want, what);
 }
 
 /// SIGTERM while a snapshot is being published (held for 3 s at `snapshot-parts`, after the
@@ -577,22 +579,8 @@ fn sigterm_during_a_snapshot_finishes_it_and_the_next_run_resumes() {
         snapshots >= 2,
         "the paused snapshot and the last one: {snapshots}"
     );
-    let out = stdin_run(&fixture, "b.jsonl", &["--lake", "lake-pause"])
-        .stdin(std::fs::File::open(fixture.path().join("data/comments.jsonl")).unwrap())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("restored snapshot"),
-        "{}",
-        stderr(&out)
-    );
-    let mut want = want;
-    for row in want.get_mut("dead_letters").unwrap().iter_mut() {
-        *row = row.replace("file:data/comments.jsonl:", "file:-:");
-    }
-    want.get_mut("dead_letters").unwrap().sort();
-    assert_same_lake(&lake, &want, "SIGTERM during a snapshot, then resume");
+    let what = "SIGTERM during a snapshot, then resume";
+    resume_from_stdin(&fixture, "lake-pause", want, what);
 }
 
 /// `chatter run` reading comments from stdin into `lake-term` (or the `--lake` in `extra`).
