@@ -952,3 +952,59 @@ fn cors_answers_only_the_listed_origins() {
     let answer = request(port, "OPTIONS", "/api/v1/alerts", &other, b"");
     assert_ne!(answer.status, 204, "no preflight for other origins");
 }
+
+/// `http.max_connections` and the header-read timeout (slowloris): with two connections
+/// allowed and both held open without a request, a third waits in the listen backlog; the
+/// server closes the idle two when `http.request_timeout` passes without their headers, and
+/// only then answers the third.
+#[test]
+fn idle_connections_hold_the_limit_until_their_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::common::run_in(dir.path(), &["gen", "--comments", "300", "--out", "."]);
+    assert!(out.status.success());
+    std::fs::write(
+        dir.path().join("limits.toml"),
+        "[http]\nmax_connections = 2\nrequest_timeout = \"2s\"\n",
+    )
+    .unwrap();
+    let args = [
+        "-c",
+        "limits.toml",
+        "-i",
+        "comments.jsonl",
+        "-e",
+        "entities.jsonl",
+        "--no-lake",
+    ];
+    let served = Served::start(dir.path(), &args, &[], true);
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+    let idle = [connect(), connect()];
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let mut third = connect();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "the third connection was served before a slot was free: {waited:?}"
+    );
+    for mut connection in idle {
+        connection
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = connection.read_to_end(&mut rest).is_ok();
+        assert!(
+            closed,
+            "an idle connection was left open past the header timeout"
+        );
+    }
+}
