@@ -59,6 +59,17 @@ fn detail(shared: &Shared, status: &Status, alert_id: &str) -> Result<AlertDetai
         kind: None,
     };
     let (mut events, snapshot) = history::alerts(status, &shared.lake, &filter)?;
+    if events.is_empty() {
+        // The alert stream hands an event out before the status holding it is published (at
+        // the epoch's end): an id just learned from the stream is in the alert log meanwhile.
+        // (A dashboard asked for one in that moment and got a 404.)
+        let (logged, _) = shared.run.alerts.since(0);
+        events = (logged.iter())
+            .filter(|view| view.record.alert_id == alert_id)
+            .map(|view| (view.record.clone(), Some(view.sequence)))
+            .collect();
+        events.sort_by(|(a, _), (b, _)| history::newest_first(a, b));
+    }
     events.reverse();
     let (latest, _) = events.last().ok_or_else(unknown)?.clone();
     let params = &shared.settings.params;
