@@ -33,6 +33,15 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("chatter runs")
 }
 
+/// Sends `signal` (like "TERM") to the process `pid`, asserting `kill` succeeded.
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "kill -{signal} {pid} failed");
+}
+
 /// A port of 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

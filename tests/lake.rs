@@ -488,12 +488,7 @@ fn sigterm_takes_a_last_snapshot_and_the_next_run_resumes() {
     }
     assert!(lock.exists(), "chatter did not lock the lake within 30 s");
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    crate::common::send_signal(child.id(), "TERM");
     // Keep feeding: the stop happens at the next epoch boundary.
     feed.rest();
     let out = child.wait_with_output().unwrap();
@@ -562,12 +557,7 @@ fn sigterm_during_a_snapshot_finishes_it_and_the_next_run_resumes() {
         ),
         "the second snapshot never reached its pause"
     );
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    crate::common::send_signal(child.id(), "TERM");
     feed.rest();
     let out = crate::common::finish_within(child, crate::common::PROCESS_DEADLINE);
     let err = lines.all();

@@ -4,7 +4,6 @@ use crate::gen::{entity_lines, CommentStream, GenConfig};
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use std::time::{Duration, Instant};
@@ -27,12 +26,7 @@ fn admin(
     brokers: &str,
     options: &std::collections::BTreeMap<String, String>,
 ) -> Result<AdminClient<DefaultClientContext>> {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
-    for (key, value) in options {
-        config.set(key, value);
-    }
-    config
+    super::client_config(brokers, &[], options)
         .create()
         .context("cannot create a Kafka admin client")
 }
@@ -103,20 +97,18 @@ pub fn produce(
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Produced> {
     ensure_topic(brokers, options, topic, partitions, false)?;
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", batch_messages.to_string())
-        .set("queue.buffering.max.messages", "500000")
-        .set("message.max.bytes", "4194304")
-        .set("compression.type", "lz4");
-    for (key, value) in options {
-        config.set(key, value);
-    }
-    let producer: ThreadedProducer<DefaultProducerContext> = config
-        .create()
-        .context("cannot create a Kafka producer: check kafka.options")?;
+    let batch = batch_messages.to_string();
+    let defaults = [
+        ("linger.ms", "5"),
+        ("batch.num.messages", batch.as_str()),
+        ("queue.buffering.max.messages", "500000"),
+        ("message.max.bytes", "4194304"),
+        ("compression.type", "lz4"),
+    ];
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        super::client_config(brokers, &defaults, options)
+            .create()
+            .context("cannot create a Kafka producer: check kafka.options")?;
     let send = |topic: &str, key: Option<&[u8]>, value: Option<&[u8]>| -> Result<()> {
         let mut record = BaseRecord::<[u8], [u8]>::to(topic);
         if let Some(key) = key {

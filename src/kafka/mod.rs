@@ -242,6 +242,24 @@ pub fn client_options(config: &KafkaConfig) -> Result<BTreeMap<String, String>> 
     Ok(options)
 }
 
+/// A librdkafka client config: `brokers`, then chatter's `defaults`, then the user's
+/// `options` (which win over the defaults).
+pub(crate) fn client_config(
+    brokers: &str,
+    defaults: &[(&str, &str)],
+    options: &BTreeMap<String, String>,
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
+    for (key, value) in options {
+        config.set(key, value);
+    }
+    config
+}
+
 impl KafkaSettings {
     /// Validates `[kafka]`; errors name the key and the fix.
     pub fn from_config(config: &KafkaConfig) -> Result<KafkaSettings> {
@@ -311,15 +329,11 @@ impl KafkaSettings {
     /// Client config shared by consumers and producers: brokers, then the pass-through
     /// options (which may override chatter's defaults, except the reserved keys).
     fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
-        // Reconnect within a second of a broker's return (librdkafka backs off up to 10 s).
-        config.set("reconnect.backoff.max.ms", "1000");
-        for (key, value) in defaults {
-            config.set(*key, *value);
-        }
-        for (key, value) in &self.options {
-            config.set(key, value);
+        let mut config = client_config(&self.brokers, defaults, &self.options);
+        // Reconnect within a second of a broker's return (librdkafka backs off up to 10 s),
+        // unless the options say otherwise.
+        if !self.options.contains_key("reconnect.backoff.max.ms") {
+            config.set("reconnect.backoff.max.ms", "1000");
         }
         config
     }

@@ -9,7 +9,6 @@
 //! the length and a sha256): it is not replayed from either.
 
 use anyhow::{bail, Context, Result};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -44,17 +43,7 @@ pub fn from_topic(
     to: Option<&str>,
     dry_run: bool,
 ) -> Result<Replayed> {
-    let client = |defaults: &[(&str, &str)]| {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", brokers);
-        for (key, value) in defaults {
-            config.set(*key, *value);
-        }
-        for (key, value) in options {
-            config.set(key, value);
-        }
-        config
-    };
+    let client = |defaults: &[(&str, &str)]| super::client_config(brokers, defaults, options);
     let consumer: BaseConsumer = client(&[
         ("group.id", "chatter-replay"),
         ("enable.auto.commit", "false"),
